@@ -1,0 +1,73 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { parseDockerfile } from '../../dockerfile/parse.js';
+import { planBuild, renderPlan } from '../../dockerfile/plan.js';
+import { UsageError } from '../../errors.js';
+import { type GlobalArgs, asArray, notImplemented, parsePairs, print } from '../common.js';
+
+export interface BuildArgs extends GlobalArgs {
+  context: string;
+  tag?: string[];
+  file?: string;
+  'build-arg'?: string[];
+  target?: string;
+  cache: boolean;
+  'no-cache-filter'?: string[];
+  progress: string;
+  report?: string;
+  iidfile?: string;
+  'cache-from'?: string[];
+  'cache-to'?: string;
+  label?: string[];
+  network: string;
+  'print-plan'?: boolean;
+  pull?: boolean;
+}
+
+export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
+  return y
+    .positional('context', { type: 'string', default: '.', describe: 'build context directory' })
+    .option('tag', { alias: 't', type: 'string', array: true, describe: 'name:tag of the image (repeatable)' })
+    .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile (default: CONTEXT/Dockerfile)' })
+    .option('build-arg', { type: 'string', array: true, describe: 'K=V build argument (repeatable)' })
+    .option('target', { type: 'string', describe: 'stage to build' })
+    .option('cache', { type: 'boolean', default: true, describe: 'use the layer cache (--no-cache to rebuild every step)' })
+    .option('no-cache-filter', { type: 'string', array: true, describe: 'stages not to take from the cache' })
+    .option('progress', { type: 'string', choices: ['auto', 'plain', 'tty', 'json'], default: 'auto' })
+    .option('report', { type: 'string', describe: 'write the build report (JSON) here' })
+    .option('iidfile', { type: 'string', describe: 'write the image ID here' })
+    .option('cache-from', { type: 'string', array: true })
+    .option('cache-to', { type: 'string' })
+    .option('label', { type: 'string', array: true, describe: 'K=V label on the image (repeatable)' })
+    .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
+    .option('pull', { type: 'boolean', default: false })
+    .option('print-plan', { type: 'boolean', default: false, describe: 'print the build plan and exit' }) as unknown as Argv<BuildArgs>;
+}
+
+export async function readDockerfile(argv: BuildArgs): Promise<{ path: string; text: string; display: string }> {
+  const context = path.resolve(argv.context);
+  const st = await fsp.stat(context).catch(() => undefined);
+  if (!st?.isDirectory()) throw new UsageError(`build context ${argv.context}: not a directory`);
+  const file = argv.file ? path.resolve(argv.file) : path.join(context, 'Dockerfile');
+  const text = await fsp.readFile(file, 'utf8').catch(() => {
+    throw new UsageError(`${argv.file ?? path.join(argv.context, 'Dockerfile')}: no such Dockerfile`);
+  });
+  return { path: file, text, display: argv.file ? argv.file : 'Dockerfile' };
+}
+
+export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
+  command: ['build [context]', '$0 [context]'],
+  describe: 'Build an image from a Dockerfile',
+  builder: buildOptions,
+  handler: async (argv) => {
+    const df = await readDockerfile(argv);
+    const parsed = parseDockerfile(df.text, df.display);
+    const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true) });
+    if (argv['print-plan']) {
+      print(renderPlan(plan));
+      return;
+    }
+    notImplemented('build');
+  },
+};

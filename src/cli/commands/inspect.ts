@@ -1,0 +1,19 @@
+import type { Argv, CommandModule } from 'yargs';
+import { inspectView } from '../../image/views.js';
+import { type GlobalArgs, asArray, openStore, printJson } from '../common.js';
+
+interface Args extends GlobalArgs {
+  images: string[];
+}
+
+export const inspectCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'inspect <images..>',
+  describe: 'Show images as JSON (docker image inspect shape)',
+  builder: (y: Argv<GlobalArgs>) => y.positional('images', { type: 'string', array: true, demandOption: true }) as Argv<Args>,
+  handler: async (argv) => {
+    const store = await openStore(argv);
+    const out = [];
+    for (const r of asArray(argv.images)) out.push(inspectView(await store.getImage(r)));
+    printJson(out);
+  },
+};

@@ -1,0 +1,21 @@
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, notImplemented } from '../common.js';
+
+/** Commands of the CLI contract that later work fills in; they answer "not implemented yet" (exit 2). */
+const PENDING: [string, string][] = [
+  ['pull <ref>', 'Pull an image from a registry'],
+  ['push <image> [ref]', 'Push an image to a registry'],
+  ['df', 'Show disk usage of images, layers and build cache'],
+  ['prune', 'Remove unused data'],
+  ['analyze <image>', 'Show wasted space per path and layer'],
+  ['lint', 'Dockerfile ordering and size hints'],
+  ['run <image> [cmd..]', 'Run a command in a throwaway container'],
+  ['fsck', 'Verify the store'],
+];
+
+export const pendingCommands: CommandModule<GlobalArgs, GlobalArgs>[] = PENDING.map(([command, describe]) => ({
+  command,
+  describe,
+  builder: (y) => y.strict(false),
+  handler: () => notImplemented(command.split(' ')[0] as string),
+}));

@@ -1,0 +1,23 @@
+import type { Argv, CommandModule } from 'yargs';
+import { saveImages } from '../../image/transfer.js';
+import { type GlobalArgs, asArray, openStore } from '../common.js';
+
+interface Args extends GlobalArgs {
+  images: string[];
+  output: string;
+  format: 'docker' | 'oci';
+}
+
+export const saveCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'save <images..>',
+  describe: 'Write images to a docker-archive (docker load) or OCI layout tar',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .positional('images', { type: 'string', array: true, demandOption: true })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'archive file to write' })
+      .option('format', { type: 'string', choices: ['docker', 'oci'] as const, default: 'docker' as const }) as Argv<Args>,
+  handler: async (argv) => {
+    const store = await openStore(argv);
+    await saveImages(store, asArray(argv.images), argv.output, argv.format);
+  },
+};

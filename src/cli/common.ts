@@ -1,0 +1,45 @@
+import { UsageError } from '../errors.js';
+import { Store, defaultRoot } from '../store/store.js';
+
+export interface GlobalArgs {
+  root?: string;
+  debug?: boolean;
+}
+
+export async function openStore(argv: GlobalArgs): Promise<Store> {
+  return Store.open(argv.root ?? defaultRoot());
+}
+
+export function print(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export function printJson(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+}
+
+export function notImplemented(what: string): never {
+  throw new UsageError(`${what}: not implemented yet`);
+}
+
+/** `K=V` pairs (repeatable flags) → map; a bare `K` takes its value from the environment, as docker's --build-arg. */
+export function parsePairs(list: readonly string[] | undefined, flag: string, fromEnv = false): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq === 0) throw new UsageError(`${flag} ${JSON.stringify(item)}: missing name`);
+    if (eq < 0) {
+      if (!fromEnv) throw new UsageError(`${flag} ${JSON.stringify(item)}: expected KEY=VALUE`);
+      const v = process.env[item];
+      if (v !== undefined) out.set(item, v);
+      continue;
+    }
+    out.set(item.slice(0, eq), item.slice(eq + 1));
+  }
+  return out;
+}
+
+export function asArray(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}

@@ -1,0 +1,65 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { LbuildError, UsageError, errorMessage } from '../errors.js';
+import { buildCommand } from './commands/build.js';
+import { historyCommand } from './commands/history.js';
+import { imagesCommand } from './commands/images.js';
+import { importCommand } from './commands/import.js';
+import { inspectCommand } from './commands/inspect.js';
+import { loadCommand } from './commands/load.js';
+import { pendingCommands } from './commands/pending.js';
+import { rmiCommand } from './commands/rmi.js';
+import { saveCommand } from './commands/save.js';
+import { tagCommand } from './commands/tag.js';
+import type { GlobalArgs } from './common.js';
+
+/** Run the CLI; resolves to the exit code. Errors become one line on stderr (a stack only with --debug). */
+export async function main(args: string[]): Promise<number> {
+  const debug = args.includes('--debug');
+  const cli = yargs(args)
+    .scriptName('lbuild')
+    .usage('$0 [build] [options] CONTEXT\n$0 <command> [options]')
+    .option('root', { type: 'string', describe: 'store directory (env LBUILD_ROOT; default /var/lib/lbuild as root)', global: true })
+    .option('debug', { type: 'boolean', describe: 'show stack traces', global: true })
+    .command(buildCommand)
+    .command(imagesCommand)
+    .command(inspectCommand)
+    .command(historyCommand)
+    .command(tagCommand)
+    .command(rmiCommand)
+    .command(importCommand)
+    .command(saveCommand)
+    .command(loadCommand)
+    .strict()
+    .help()
+    .version(false)
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg);
+    });
+  for (const c of pendingCommands) cli.command(c);
+  try {
+    await cli.parseAsync();
+  } catch (e) {
+    if (e instanceof LbuildError) {
+      process.stderr.write(`lbuild: ${e.message}\n`);
+      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`lbuild: ${errorMessage(e)}\n`);
+    if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`lbuild: ${errorMessage(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,54 @@
+import di from '@balena/dockerignore';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+// the package's typings declare an ES default export over `module.exports = fn`
+const dockerignore = di as unknown as typeof di.default;
+
+export interface IgnoreMatcher {
+  /** the file the patterns came from, if any */
+  source?: string;
+  patterns: string[];
+  /** true when the context-relative posix path is excluded */
+  ignores(rel: string): boolean;
+  /** true when some `!` exception exists: excluded directories must still be walked */
+  hasExceptions: boolean;
+}
+
+export function parseIgnoreLines(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    out.push(line);
+  }
+  return out;
+}
+
+export function makeMatcher(patterns: string[], source?: string): IgnoreMatcher {
+  const ig = dockerignore({ ignorecase: false }).add(patterns);
+  return {
+    ...(source ? { source } : {}),
+    patterns,
+    hasExceptions: patterns.some((p) => p.startsWith('!')),
+    ignores: (rel: string) => rel !== '' && rel !== '.' && ig.ignores(rel),
+  };
+}
+
+/**
+ * The ignore rules for a build: `<Dockerfile>.dockerignore` beside the Dockerfile wins over
+ * `<context>/.dockerignore` (as BuildKit); no file means nothing is excluded.
+ */
+export async function loadIgnore(contextDir: string, dockerfile: string): Promise<IgnoreMatcher> {
+  const candidates = [`${dockerfile}.dockerignore`, path.join(contextDir, '.dockerignore')];
+  for (const c of candidates) {
+    let text: string;
+    try {
+      text = await fsp.readFile(c, 'utf8');
+    } catch {
+      continue;
+    }
+    return makeMatcher(parseIgnoreLines(text), c);
+  }
+  return makeMatcher([]);
+}

@@ -1,0 +1,13 @@
+import { LbuildError } from '../errors.js';
+
+/** An error in a Dockerfile, printed as `FILE:LINE: message`. */
+export class DockerfileError extends LbuildError {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly detail: string,
+  ) {
+    super(`${file}:${line}: ${detail}`);
+    this.name = 'DockerfileError';
+  }
+}

@@ -1,0 +1,106 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { LbuildError, UsageError } from '../errors.js';
+import { dockerArchive } from '../oci/docker-archive.js';
+import { type Digest, sha256 } from '../oci/digest.js';
+import { normalizeTag } from '../oci/reference.js';
+import type { ArchiveFormat, ExportImage } from '../oci/formats.js';
+import { ociLayout } from '../oci/oci-layout.js';
+import type { ImageConfig } from '../oci/types.js';
+import { unpackArchive } from '../oci/archive-io.js';
+import type { StagedBlob } from '../store/content.js';
+import type { Store, StoredImage } from '../store/store.js';
+import { tempName } from '../util/fsx.js';
+
+export const FORMATS: Record<'docker' | 'oci', ArchiveFormat> = { docker: dockerArchive, oci: ociLayout };
+
+export async function exportImage(store: Store, img: StoredImage): Promise<ExportImage> {
+  return {
+    id: img.id,
+    configBytes: await store.content.readBytes(img.id),
+    config: img.config,
+    tags: img.tags,
+    layers: await Promise.all(
+      img.config.rootfs.diff_ids.map(async (d) => ({ diffId: d, file: store.content.path(d), size: await store.content.size(d) })),
+    ),
+  };
+}
+
+/** `lbuild save`: images (by name or ID) into one archive of the chosen format. */
+export async function saveImages(store: Store, refs: readonly string[], out: string, format: 'docker' | 'oci'): Promise<void> {
+  const images: ExportImage[] = [];
+  for (const r of refs) {
+    const img = await store.getImage(r);
+    const exp = await exportImage(store, img);
+    // a save by tag carries that tag only; by ID, all of the image's tags (as docker save)
+    const byTag = img.tags.find((t) => t === tagOf(r));
+    images.push(byTag ? { ...exp, tags: [byTag] } : exp);
+  }
+  await FORMATS[format].write(images, out, store.tmpDir);
+}
+
+function tagOf(r: string): string | undefined {
+  try {
+    return normalizeTag(r);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `lbuild load`: read an archive (either format), verify every digest (config names,
+ * manifests, layer blobs, and each layer's uncompressed sha256 against the config's diff_ids)
+ * before anything enters the store; then add all of it, or nothing.
+ */
+export async function loadArchive(store: Store, file: string): Promise<StoredImage[]> {
+  const st = await fsp.stat(file).catch(() => undefined);
+  if (!st?.isFile()) throw new UsageError(`${file}: no such archive`);
+  const dir = path.join(store.tmpDir, tempName('load'));
+  await fsp.mkdir(dir, { recursive: true });
+  const staged: StagedBlob[] = [];
+  try {
+    await unpackArchive(file, dir);
+    let format: ArchiveFormat | undefined;
+    for (const f of [dockerArchive, ociLayout]) if (await f.recognizes(dir)) format = f;
+    if (!format) throw new LbuildError(`${file}: neither a docker-archive (manifest.json) nor an OCI layout (index.json)`);
+    const images = await format.read(dir);
+    if (images.length === 0) throw new LbuildError(`${file}: the archive holds no image`);
+    const plan: { config: ImageConfig; raw: Buffer; tags: string[] }[] = [];
+    for (const img of images) {
+      const id = sha256(img.configBytes);
+      if (img.configDigest && img.configDigest !== id) throw new LbuildError(`${file}: config ${img.configDigest}: digest mismatch (got ${id})`);
+      let config: ImageConfig;
+      try {
+        config = JSON.parse(img.configBytes.toString('utf8')) as ImageConfig;
+      } catch {
+        throw new LbuildError(`${file}: config ${id} is not valid JSON`);
+      }
+      const diffIds: Digest[] = config.rootfs?.diff_ids ?? [];
+      if (diffIds.length !== img.layers.length) throw new LbuildError(`${file}: image ${id} lists ${diffIds.length} diff_ids but ${img.layers.length} layers`);
+      for (const [i, l] of img.layers.entries()) {
+        const expected = diffIds[i] as Digest;
+        try {
+          // a layer the store already has is still verified: the archive must be what it claims
+          if (await store.content.has(expected)) await store.content.verify(await l.open(), expected, `${file}: ${l.what}`);
+          else staged.push(await store.content.stage(await l.open(), expected, `${file}: ${l.what}`));
+        } catch (e) {
+          if (e instanceof LbuildError) throw e;
+          throw new LbuildError(`${file}: ${l.what} cannot be read (${(e as Error).message})`);
+        }
+      }
+      staged.push(await store.content.stage(img.configBytes, id));
+      plan.push({ config, raw: img.configBytes, tags: img.tags });
+    }
+    for (const s of staged) await store.content.commit(s);
+    staged.length = 0;
+    const out: StoredImage[] = [];
+    for (const p of plan) {
+      await store.ensureSnapshots(p.config.rootfs.diff_ids);
+      out.push(await store.commitImage(p.config, p.tags, p.raw));
+    }
+    return out;
+  } finally {
+    for (const s of staged) await store.content.discard(s);
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+
+export type Digest = `sha256:${string}`;
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export function isDigest(s: string): s is Digest {
+  return DIGEST_RE.test(s);
+}
+
+export function sha256(data: string | Uint8Array): Digest {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+export function hexOf(d: Digest): string {
+  return d.slice('sha256:'.length);
+}
+
+export function shortId(d: Digest): string {
+  return hexOf(d).slice(0, 12);
+}
+
+/** ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln)), per the OCI image spec. */
+export function chainIds(diffIds: readonly Digest[]): Digest[] {
+  const out: Digest[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : sha256(`${prev} ${d}`));
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { LbuildError } from '../errors.js';
+import { exists } from '../util/fsx.js';
+import { type ArchiveEntry, archivePath, writeArchive } from './archive-io.js';
+import { type Digest, hexOf, isDigest } from './digest.js';
+import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
+import { openLayerFile } from './layer-file.js';
+
+/** `manifest.json` of `docker save` / `docker load`. */
+interface DockerManifestEntry {
+  Config: string;
+  RepoTags: string[] | null;
+  Layers: string[];
+}
+
+/**
+ * docker-archive: `manifest.json` + config + uncompressed layer tars under `blobs/sha256/`
+ * (the file names Docker 25+ uses), plus the legacy `repositories` file.
+ */
+export const dockerArchive: ArchiveFormat = {
+  name: 'docker',
+
+  async write(images: readonly ExportImage[], out: string): Promise<void> {
+    const manifest: DockerManifestEntry[] = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    const written = new Set<string>();
+    const entries: ArchiveEntry[] = [];
+    for (const img of images) {
+      const cfgName = `blobs/sha256/${hexOf(img.id)}`;
+      if (!written.has(cfgName)) {
+        written.add(cfgName);
+        entries.push({ name: cfgName, data: img.configBytes });
+      }
+      const layers: string[] = [];
+      for (const l of img.layers) {
+        const name = `blobs/sha256/${hexOf(l.diffId)}`;
+        layers.push(name);
+        if (!written.has(name)) {
+          written.add(name);
+          entries.push({ name, file: l.file, size: l.size });
+        }
+      }
+      manifest.push({ Config: cfgName, RepoTags: img.tags.length ? img.tags : null, Layers: layers });
+      const top = img.layers[img.layers.length - 1];
+      for (const t of img.tags) {
+        const colon = t.lastIndexOf(':');
+        const repo = t.slice(0, colon);
+        (repositories[repo] ??= {})[t.slice(colon + 1)] = top ? hexOf(top.diffId) : hexOf(img.id);
+      }
+    }
+    entries.push({ name: 'manifest.json', data: Buffer.from(`${JSON.stringify(manifest)}\n`) });
+    if (Object.keys(repositories).length) entries.push({ name: 'repositories', data: Buffer.from(`${JSON.stringify(repositories)}\n`) });
+    await writeArchive(out, entries);
+  },
+
+  async recognizes(dir: string): Promise<boolean> {
+    return exists(path.join(dir, 'manifest.json'));
+  },
+
+  async read(dir: string): Promise<ArchivedImage[]> {
+    let entries: DockerManifestEntry[];
+    try {
+      entries = JSON.parse(await fsp.readFile(path.join(dir, 'manifest.json'), 'utf8')) as DockerManifestEntry[];
+    } catch (e) {
+      throw new LbuildError(`manifest.json of the archive is not valid JSON (${(e as Error).message})`);
+    }
+    if (!Array.isArray(entries)) throw new LbuildError('manifest.json of the archive is not a list');
+    const out: ArchivedImage[] = [];
+    for (const e of entries) {
+      if (typeof e.Config !== 'string' || !Array.isArray(e.Layers)) throw new LbuildError('manifest.json entry lacks Config or Layers');
+      const cfgFile = archivePath(dir, e.Config);
+      const configBytes = await fsp.readFile(cfgFile).catch(() => {
+        throw new LbuildError(`archive lacks the config ${e.Config}`);
+      });
+      // the config's file name is its digest, in both the legacy (<hex>.json) and blobs layouts
+      const m = /([0-9a-f]{64})(?:\.json)?$/.exec(e.Config);
+      const named = m ? `sha256:${m[1]}` : undefined;
+      const img: ArchivedImage = {
+        configBytes,
+        tags: (e.RepoTags ?? []).filter((t) => typeof t === 'string'),
+        layers: e.Layers.map((l) => ({ what: `layer ${l}`, open: () => openLayerFile(archivePath(dir, l)) })),
+      };
+      if (named && isDigest(named)) img.configDigest = named as Digest;
+      out.push(img);
+    }
+    return out;
+  },
+};

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { DigestMismatchError, LbuildError } from '../errors.js';
+import { exists } from '../util/fsx.js';
+import { type ArchiveEntry, archivePath, writeArchive } from './archive-io.js';
+import { type Digest, hexOf, isDigest, sha256 } from './digest.js';
+import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
+import { gzipFile, openLayerFile, removeFiles } from './layer-file.js';
+import { type Descriptor, type ImageIndex, type Manifest, MediaType } from './types.js';
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+const CONTAINERD_NAME = 'io.containerd.image.name';
+
+async function fileDigest(file: string): Promise<Digest> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** OCI image layout (image-layout.md) in a tar: `oci-layout`, `index.json`, `blobs/sha256/…`; layers gzip. */
+export const ociLayout: ArchiveFormat = {
+  name: 'oci',
+
+  async write(images: readonly ExportImage[], out: string, tmpDir: string): Promise<void> {
+    const temps: string[] = [];
+    try {
+      const entries: ArchiveEntry[] = [{ name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }];
+      const written = new Set<string>();
+      const gz = new Map<Digest, { file: string; digest: Digest; size: number }>();
+      const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+      for (const img of images) {
+        const layers: Descriptor[] = [];
+        for (const l of img.layers) {
+          let c = gz.get(l.diffId);
+          if (!c) {
+            c = await gzipFile(l.file, tmpDir);
+            temps.push(c.file);
+            gz.set(l.diffId, c);
+          }
+          layers.push({ mediaType: MediaType.ociLayerGzip, digest: c.digest, size: c.size });
+          const name = `blobs/sha256/${hexOf(c.digest)}`;
+          if (!written.has(name)) {
+            written.add(name);
+            entries.push({ name, file: c.file, size: c.size });
+          }
+        }
+        const manifest: Manifest = {
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          config: { mediaType: MediaType.ociConfig, digest: img.id, size: img.configBytes.length },
+          layers,
+        };
+        const mbytes = Buffer.from(JSON.stringify(manifest));
+        const mdigest = sha256(mbytes);
+        for (const [name, data] of [
+          [`blobs/sha256/${hexOf(img.id)}`, img.configBytes],
+          [`blobs/sha256/${hexOf(mdigest)}`, mbytes],
+        ] as const) {
+          if (!written.has(name)) {
+            written.add(name);
+            entries.push({ name, data });
+          }
+        }
+        const desc: Descriptor = { mediaType: MediaType.ociManifest, digest: mdigest, size: mbytes.length };
+        if (img.tags.length === 0) index.manifests.push(desc);
+        for (const t of img.tags) {
+          index.manifests.push({ ...desc, annotations: { [CONTAINERD_NAME]: t, [REF_NAME]: t.slice(t.lastIndexOf(':') + 1) } });
+        }
+      }
+      entries.push({ name: 'index.json', data: Buffer.from(JSON.stringify(index)) });
+      await writeArchive(out, entries);
+    } finally {
+      await removeFiles(temps);
+    }
+  },
+
+  async recognizes(dir: string): Promise<boolean> {
+    return (await exists(path.join(dir, 'index.json'))) && (await exists(path.join(dir, 'oci-layout')));
+  },
+
+  async read(dir: string): Promise<ArchivedImage[]> {
+    const blobPath = (d: string): string => {
+      if (!isDigest(d)) throw new LbuildError(`OCI layout names an unsupported digest ${JSON.stringify(d)}`);
+      return archivePath(dir, `blobs/sha256/${hexOf(d)}`);
+    };
+    const verified = async (desc: Descriptor, what: string): Promise<Buffer> => {
+      const bytes = await fsp.readFile(blobPath(desc.digest)).catch(() => {
+        throw new LbuildError(`OCI layout lacks ${what} ${desc.digest}`);
+      });
+      const got = sha256(bytes);
+      if (got !== desc.digest) throw new DigestMismatchError(what, desc.digest, got);
+      return bytes;
+    };
+    let index: ImageIndex;
+    try {
+      index = JSON.parse(await fsp.readFile(path.join(dir, 'index.json'), 'utf8')) as ImageIndex;
+    } catch (e) {
+      throw new LbuildError(`index.json of the OCI layout is not valid JSON (${(e as Error).message})`);
+    }
+    const out: ArchivedImage[] = [];
+    const byManifest = new Map<string, ArchivedImage>();
+    const visit = async (desc: Descriptor, tag: string | undefined): Promise<void> => {
+      const bytes = await verified(desc, 'manifest');
+      const doc = JSON.parse(bytes.toString('utf8')) as Manifest & Partial<ImageIndex>;
+      if (Array.isArray(doc.manifests)) {
+        for (const m of doc.manifests) await visit(m, tag);
+        return;
+      }
+      let img = byManifest.get(desc.digest);
+      if (!img) {
+        const configBytes = await verified(doc.config, 'config');
+        const layers = doc.layers.map((l) => ({
+          what: `layer ${l.digest}`,
+          open: async () => {
+            const file = blobPath(l.digest);
+            const got = await fileDigest(file).catch(() => {
+              throw new LbuildError(`OCI layout lacks layer ${l.digest}`);
+            });
+            if (got !== l.digest) throw new DigestMismatchError(`layer ${l.digest}`, l.digest, got);
+            return openLayerFile(file);
+          },
+        }));
+        img = { configBytes, configDigest: doc.config.digest, tags: [], layers };
+        byManifest.set(desc.digest, img);
+        out.push(img);
+      }
+      if (tag) img.tags.push(tag);
+    };
+    for (const m of index.manifests ?? []) {
+      const a = m.annotations ?? {};
+      const full = a[CONTAINERD_NAME] ?? (a[REF_NAME]?.match(/[:/]/) ? a[REF_NAME] : undefined);
+      await visit(m, full);
+    }
+    return out;
+  },
+};
+

@@ -1,0 +1,46 @@
+import * as path from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { withLock } from './lock.js';
+
+export interface ImageRecord {
+  /** the manifest as stored (layers uncompressed) */
+  manifest: Digest;
+  /** when it entered the store */
+  added: string;
+}
+
+/** On-disk shape of `images.json`, version 1. Image IDs are config digests, as Docker's. */
+export interface ImageIndexFile {
+  version: 1;
+  images: Record<string, ImageRecord>;
+  /** `name:tag` → image ID */
+  tags: Record<string, Digest>;
+}
+
+const EMPTY: ImageIndexFile = { version: 1, images: {}, tags: {} };
+
+/** The name:tag → image table. Every change is a locked read-modify-write with an atomic rename. */
+export class ImageIndex {
+  private readonly file: string;
+  private readonly lockFile: string;
+
+  constructor(dir: string) {
+    this.file = path.join(dir, 'images.json');
+    this.lockFile = path.join(dir, 'images.lock');
+  }
+
+  async read(): Promise<ImageIndexFile> {
+    const f = await readJsonFile<ImageIndexFile>(this.file);
+    return f ?? structuredClone(EMPTY);
+  }
+
+  async update<T>(fn: (idx: ImageIndexFile) => T | Promise<T>): Promise<T> {
+    return withLock(this.lockFile, async () => {
+      const idx = await this.read();
+      const out = await fn(idx);
+      await writeFileAtomic(this.file, JSON.stringify(idx, null, 1));
+      return out;
+    });
+  }
+}

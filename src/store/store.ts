@@ -1,0 +1,215 @@
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LbuildError, NotFoundError, UsageError } from '../errors.js';
+import { type Digest, isDigest } from '../oci/digest.js';
+import { normalizeTag } from '../oci/reference.js';
+import { type Descriptor, type ImageConfig, type Manifest, MediaType } from '../oci/types.js';
+import { ContentStore } from './content.js';
+import { ImageIndex, type ImageIndexFile } from './images.js';
+import { SnapshotStore } from './snapshots.js';
+
+export interface StoredImage {
+  /** image ID: the config digest, as Docker's */
+  id: Digest;
+  manifestDigest: Digest;
+  manifest: Manifest;
+  config: ImageConfig;
+  tags: string[];
+  added: string;
+}
+
+export function defaultRoot(): string {
+  if (process.env.LBUILD_ROOT) return process.env.LBUILD_ROOT;
+  if (process.getuid?.() === 0) return '/var/lib/lbuild';
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'lbuild');
+}
+
+/** The store: blobs, the image index and layer snapshots under one root directory. */
+export class Store {
+  readonly content: ContentStore;
+  readonly images: ImageIndex;
+  readonly snapshots: SnapshotStore;
+  readonly tmpDir: string;
+
+  private constructor(readonly root: string) {
+    this.tmpDir = path.join(root, 'tmp');
+    this.content = new ContentStore(path.join(root, 'blobs'), this.tmpDir);
+    this.images = new ImageIndex(root);
+    this.snapshots = new SnapshotStore(root, this.tmpDir);
+  }
+
+  static async open(root: string): Promise<Store> {
+    const abs = path.resolve(root);
+    try {
+      for (const d of ['blobs/sha256', 'tmp', 'snapshots', 'l']) await fsp.mkdir(path.join(abs, d), { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new LbuildError(`cannot use store ${abs}: ${(e as Error).message}`);
+    }
+    return new Store(abs);
+  }
+
+  /** Layer descriptors for a config's diff_ids (layers are stored uncompressed: digest = diff_id). */
+  async layerDescriptors(diffIds: readonly Digest[]): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    for (const d of diffIds) out.push({ mediaType: MediaType.ociLayer, digest: d, size: await this.content.size(d) });
+    return out;
+  }
+
+  /** Write config + manifest for layers already in the store and record the image (and tags). */
+  async commitImage(config: ImageConfig, tags: readonly string[] = [], rawConfig?: Buffer): Promise<StoredImage> {
+    const layers = await this.layerDescriptors(config.rootfs.diff_ids);
+    // loaded images keep their config bytes exactly: the image ID is their digest
+    const cfg = rawConfig ? await this.content.ingest(rawConfig) : await this.content.putJson(config);
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: cfg.digest, size: cfg.size },
+      layers,
+    };
+    const man = await this.content.putJson(manifest);
+    const added = new Date().toISOString();
+    const normalized = tags.map(normalizeTag);
+    const moved = await this.images.update((idx) => {
+      const prev = idx.images[cfg.digest];
+      idx.images[cfg.digest] = { manifest: man.digest, added: prev?.added ?? added };
+      const old: Digest[] = [];
+      for (const t of normalized) {
+        const was = idx.tags[t];
+        if (was && was !== cfg.digest) old.push(was);
+        idx.tags[t] = cfg.digest;
+      }
+      return old;
+    });
+    void moved; // images that lost their tag stay as dangling images, as in Docker
+    return { id: cfg.digest, manifestDigest: man.digest, manifest, config, tags: normalized, added };
+  }
+
+  /** A tag, a full image ID or an unambiguous ID prefix → image ID. */
+  resolveIn(idx: ImageIndexFile, ref: string): Digest {
+    let tagKey: string | undefined;
+    try {
+      tagKey = normalizeTag(ref);
+    } catch {
+      tagKey = undefined;
+    }
+    const byTag = tagKey ? idx.tags[tagKey] : undefined;
+    if (byTag) return byTag;
+    const hex = ref.startsWith('sha256:') ? ref.slice(7) : ref;
+    if (/^[0-9a-f]{4,64}$/.test(hex)) {
+      const hits = Object.keys(idx.images).filter((id) => id.slice(7).startsWith(hex));
+      if (hits.length === 1 && isDigest(hits[0] as string)) return hits[0] as Digest;
+      if (hits.length > 1) throw new UsageError(`${ref}: ambiguous image ID prefix`);
+    }
+    throw new NotFoundError(`image ${ref}`);
+  }
+
+  async resolve(ref: string): Promise<Digest> {
+    return this.resolveIn(await this.images.read(), ref);
+  }
+
+  async getImage(ref: string): Promise<StoredImage> {
+    const idx = await this.images.read();
+    const id = this.resolveIn(idx, ref);
+    return this.load(idx, id);
+  }
+
+  private async load(idx: ImageIndexFile, id: Digest): Promise<StoredImage> {
+    const rec = idx.images[id];
+    if (!rec) throw new NotFoundError(`image ${id}`);
+    const manifest = await this.content.readJson<Manifest>(rec.manifest);
+    const config = await this.content.readJson<ImageConfig>(id);
+    const tags = Object.entries(idx.tags)
+      .filter(([, v]) => v === id)
+      .map(([k]) => k)
+      .sort();
+    return { id, manifestDigest: rec.manifest, manifest, config, tags, added: rec.added };
+  }
+
+  async listImages(): Promise<StoredImage[]> {
+    const idx = await this.images.read();
+    const out: StoredImage[] = [];
+    for (const id of Object.keys(idx.images)) if (isDigest(id)) out.push(await this.load(idx, id));
+    return out;
+  }
+
+  async tag(src: string, dst: string): Promise<void> {
+    const key = normalizeTag(dst);
+    await this.images.update((idx) => {
+      idx.tags[key] = this.resolveIn(idx, src);
+    });
+  }
+
+  /**
+   * Remove a tag; remove the image when it has no tag left (or when named by ID), then
+   * collect blobs and snapshots nothing refers to. Returns what was untagged and deleted.
+   */
+  async removeImage(ref: string, force = false): Promise<{ untagged: string[]; deleted: Digest[] }> {
+    const res = await this.images.update((idx) => {
+      const id = this.resolveIn(idx, ref);
+      const tags = Object.keys(idx.tags).filter((t) => idx.tags[t] === id);
+      let key: string | undefined;
+      try {
+        key = normalizeTag(ref);
+      } catch {
+        key = undefined;
+      }
+      const byTag = key !== undefined && idx.tags[key] === id;
+      const untagged: string[] = [];
+      if (byTag && key) {
+        delete idx.tags[key];
+        untagged.push(key);
+      } else {
+        if (tags.length > 1 && !force) throw new LbuildError(`image ${ref} is referenced by ${tags.length} tags (${tags.join(', ')}): remove them by name or use --force`);
+        for (const t of tags) {
+          delete idx.tags[t];
+          untagged.push(t);
+        }
+      }
+      const deleted: Digest[] = [];
+      if (!Object.values(idx.tags).includes(id)) {
+        delete idx.images[id];
+        deleted.push(id);
+      }
+      return { untagged, deleted };
+    });
+    if (res.deleted.length) await this.collectGarbage();
+    return res;
+  }
+
+  /** Mark everything the images refer to; delete other blobs and snapshots. */
+  async collectGarbage(extraRoots: Iterable<Digest> = []): Promise<{ blobs: number; snapshots: number }> {
+    const idx = await this.images.read();
+    const live = new Set<string>(extraRoots);
+    for (const [id, rec] of Object.entries(idx.images)) {
+      live.add(id);
+      live.add(rec.manifest);
+      const m = await this.content.readJson<Manifest>(rec.manifest).catch(() => undefined);
+      const c = await this.content.readJson<ImageConfig>(id as Digest).catch(() => undefined);
+      for (const l of m?.layers ?? []) live.add(l.digest);
+      for (const d of c?.rootfs.diff_ids ?? []) live.add(d);
+    }
+    let blobs = 0;
+    for (const d of await this.content.list()) {
+      if (!live.has(d)) {
+        await this.content.delete(d);
+        blobs++;
+      }
+    }
+    let snapshots = 0;
+    for (const hex of await this.snapshots.list()) {
+      const d = `sha256:${hex}`;
+      if (isDigest(d) && !live.has(d)) {
+        await this.snapshots.remove(d);
+        snapshots++;
+      }
+    }
+    return { blobs, snapshots };
+  }
+
+  /** Make sure every layer of an image is extracted as a snapshot. */
+  async ensureSnapshots(diffIds: readonly Digest[]): Promise<void> {
+    for (const d of diffIds) await this.snapshots.ensure(d, () => this.content.open(d));
+  }
+}

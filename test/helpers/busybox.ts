@@ -1,0 +1,45 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { lbuildOk, run, tempDir } from './cli.js';
+
+export const BASE = '127.0.0.1:5000/busybox:latest';
+
+let cached: string | undefined;
+
+/**
+ * The base image's root filesystem as a tar, built like the conformance suite's
+ * make_busybox_rootfs: Debian busybox-static, one symlink per applet, /etc/passwd and
+ * /etc/group with root, fixed mtimes, numeric owners, sorted names.
+ */
+export async function busyboxRootfsTar(): Promise<string> {
+  if (cached) return cached;
+  const dir = tempDir('lbuild-busybox-');
+  const root = path.join(dir, 'rootfs');
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'root', 'proc', 'sys', 'dev', 'var']) {
+    await fsp.mkdir(path.join(root, d), { recursive: true });
+  }
+  await fsp.chmod(path.join(root, 'tmp'), 0o1777);
+  await fsp.copyFile('/bin/busybox', path.join(root, 'bin', 'busybox')).catch(() => {
+    throw new Error('/bin/busybox is missing: apt-get install busybox-static');
+  });
+  await fsp.chmod(path.join(root, 'bin', 'busybox'), 0o755);
+  const inst = await run('chroot', [root, '/bin/busybox', '--install', '-s']);
+  if (inst.exitCode !== 0) throw new Error(`busybox --install failed: ${inst.stderr}`);
+  await fsp.symlink('busybox', path.join(root, 'bin', 'sh')).catch(() => undefined);
+  await fsp.writeFile(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await fsp.writeFile(path.join(root, 'etc', 'group'), 'root:x:0:\n');
+  const touch = await run('find', [root, '-exec', 'touch', '-h', '-d', '2000-01-01 00:00:00Z', '{}', '+']);
+  if (touch.exitCode !== 0) throw new Error(touch.stderr);
+  const out = path.join(dir, 'busybox-rootfs.tar');
+  const tar = await run('tar', ['--numeric-owner', '--sort=name', '-C', root, '-cf', out, '.']);
+  if (tar.exitCode !== 0) throw new Error(tar.stderr);
+  cached = out;
+  return out;
+}
+
+/** Import the busybox base into a store under `name` (default: the conformance suite's name). */
+export async function importBusybox(root: string, name = BASE): Promise<string> {
+  const tar = await busyboxRootfsTar();
+  const r = await lbuildOk(root, ['import', tar, name, '--change', 'CMD ["/bin/sh"]']);
+  return r.stdout.trim();
+}
