@@ -1,6 +1,6 @@
 import { DockerfileError } from './errors.js';
 import type { ArgInstr, FromInstr, Instruction, ParsedDockerfile } from './instructions.js';
-import { type Scope, globalScope } from './scope.js';
+import { PROXY_ARGS, type Scope, globalScope, platformArgs } from './scope.js';
 
 export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
 
@@ -137,4 +137,14 @@ export function renderPlan(plan: BuildPlan): string {
     for (const ins of s.instructions) lines.push(`  ${String(ins.line).padStart(4)}  ${ins.text}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `--build-arg` names no ARG line of the built stages (or the global ARGs) declares: Docker warns about them. */
+export function unusedBuildArgs(plan: BuildPlan): string[] {
+  const declared = new Set<string>([...PROXY_ARGS, ...Object.keys(platformArgs())]);
+  for (const a of plan.globalArgs) for (const x of a.args) declared.add(x.name);
+  for (const i of plan.order) {
+    for (const ins of plan.stages[i]?.instructions ?? []) if (ins.kind === 'ARG') for (const x of ins.args) declared.add(x.name);
+  }
+  return [...plan.buildArgs.keys()].filter((k) => !declared.has(k)).sort();
 }
