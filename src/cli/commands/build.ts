@@ -4,7 +4,10 @@ import type { Argv, CommandModule } from 'yargs';
 import { parseDockerfile } from '../../dockerfile/parse.js';
 import { planBuild, renderPlan } from '../../dockerfile/plan.js';
 import { UsageError } from '../../errors.js';
-import { type GlobalArgs, asArray, notImplemented, parsePairs, print } from '../common.js';
+import { Builder } from '../../build/builder.js';
+import { chooseMode, jsonProgress, plainProgress, ttyProgress } from '../../report/progress.js';
+import { installSignalCleanup } from '../signals.js';
+import { type GlobalArgs, asArray, openStore, parsePairs, print } from '../common.js';
 
 export interface BuildArgs extends GlobalArgs {
   context: string;
@@ -28,18 +31,18 @@ export interface BuildArgs extends GlobalArgs {
 export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
   return y
     .positional('context', { type: 'string', default: '.', describe: 'build context directory' })
-    .option('tag', { alias: 't', type: 'string', array: true, describe: 'name:tag of the image (repeatable)' })
+    .option('tag', { alias: 't', type: 'string', describe: 'name:tag of the image (repeatable)' })
     .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile (default: CONTEXT/Dockerfile)' })
-    .option('build-arg', { type: 'string', array: true, describe: 'K=V build argument (repeatable)' })
+    .option('build-arg', { type: 'string', describe: 'K=V build argument (repeatable)' })
     .option('target', { type: 'string', describe: 'stage to build' })
     .option('cache', { type: 'boolean', default: true, describe: 'use the layer cache (--no-cache to rebuild every step)' })
-    .option('no-cache-filter', { type: 'string', array: true, describe: 'stages not to take from the cache' })
+    .option('no-cache-filter', { type: 'string', describe: 'stages not to take from the cache' })
     .option('progress', { type: 'string', choices: ['auto', 'plain', 'tty', 'json'], default: 'auto' })
     .option('report', { type: 'string', describe: 'write the build report (JSON) here' })
     .option('iidfile', { type: 'string', describe: 'write the image ID here' })
-    .option('cache-from', { type: 'string', array: true })
+    .option('cache-from', { type: 'string' })
     .option('cache-to', { type: 'string' })
-    .option('label', { type: 'string', array: true, describe: 'K=V label on the image (repeatable)' })
+    .option('label', { type: 'string', describe: 'K=V label on the image (repeatable)' })
     .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
     .option('pull', { type: 'boolean', default: false })
     .option('print-plan', { type: 'boolean', default: false, describe: 'print the build plan and exit' }) as unknown as Argv<BuildArgs>;
@@ -68,6 +71,33 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       print(renderPlan(plan));
       return;
     }
-    notImplemented('build');
+    const store = await openStore(argv);
+    const mode = chooseMode(argv.progress, Boolean(process.stderr.isTTY));
+    const write = (t: string): void => {
+      process.stderr.write(t);
+    };
+    const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyProgress(write) : plainProgress(write);
+    const release = installSignalCleanup(store.tmpDir);
+    try {
+      const result = await new Builder({
+        store,
+        contextDir: path.resolve(argv.context),
+        dockerfilePath: df.path,
+        dockerfileName: df.display,
+        dockerfileText: df.text,
+        tags: asArray(argv.tag),
+        buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true),
+        ...(argv.target ? { target: argv.target } : {}),
+        network: argv.network as 'default' | 'none' | 'host',
+        labels: parsePairs(asArray(argv.label), '--label'),
+        progress,
+      }).build();
+      progress.info(`writing image ${result.image.id}`);
+      for (const t of result.image.tags) progress.info(`naming to ${t}`);
+      if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);
+      print(result.image.id);
+    } finally {
+      release();
+    }
   },
 };

@@ -15,7 +15,7 @@ export const importCommand: CommandModule<GlobalArgs, Args> = {
     y
       .positional('file', { type: 'string', demandOption: true })
       .positional('name', { type: 'string' })
-      .option('change', { alias: 'c', type: 'string', array: true, describe: 'Dockerfile instruction to apply (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, …)' }) as Argv<Args>,
+      .option('change', { alias: 'c', type: 'string', describe: 'Dockerfile instruction to apply (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, …)' }) as Argv<Args>,
   handler: async (argv) => {
     const store = await openStore(argv);
     const img = await importRootfs(store, argv.file, argv.name ? [argv.name] : [], asArray(argv.change));

@@ -1,0 +1,337 @@
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
+import * as path from 'node:path';
+import { createReadStream } from 'node:fs';
+import { hasWildcard, segmentRegExp } from '../context/glob.js';
+import { type IgnoreMatcher, makeMatcher } from '../context/ignore.js';
+import type { CopyInstr } from '../dockerfile/instructions.js';
+import { LbuildError } from '../errors.js';
+import { resolveInRoot } from '../snapshot/rootpath.js';
+import { resolveChown } from '../runtime/user.js';
+import { decompress, sniffCompression } from '../util/decompress.js';
+import { extractInto } from './extract.js';
+
+/** Where COPY/ADD read from: the build context (with .dockerignore) or another stage's root. */
+export interface CopySource {
+  root: string;
+  /** context-relative paths excluded by .dockerignore; undefined for stage/image sources */
+  ignore?: IgnoreMatcher;
+  /** files keep their owner (COPY --from) or become root's (context), as BuildKit */
+  keepOwner: boolean;
+  /** how to name it in messages */
+  what: string;
+}
+
+export interface CopyOptions {
+  /** the merged root of the step */
+  dest: string;
+  workdir: string;
+}
+
+interface Matched {
+  /** path inside the source root (posix, no leading slash) as written/matched, before following links */
+  rel: string;
+  /** host path after following symlinks inside the source root */
+  abs: string;
+  st: Stats;
+}
+
+function cleanSource(src: string, file: string, line: number): string {
+  const norm = path.posix.normalize(`/${src}`);
+  // `..` above the context root: refused rather than clamped, so a typo is not silently another file
+  if (path.posix.normalize(src.startsWith('/') ? src : `./${src}`).startsWith('../')) {
+    throw new LbuildError(`${file}:${line}: COPY/ADD source ${src} is outside the build context`);
+  }
+  return norm.slice(1);
+}
+
+/** Expand one source (wildcards per segment, Go filepath.Match) inside the source root. */
+function matchSource(source: CopySource, pattern: string): Matched[] {
+  const segs = pattern.split('/').filter((s) => s !== '' && s !== '.');
+  if (!hasWildcard(pattern)) {
+    const abs = resolveInRoot(source.root, pattern, true);
+    let st: Stats;
+    try {
+      st = statSync(abs);
+    } catch {
+      return [];
+    }
+    if (pattern !== '' && source.ignore?.ignores(pattern) && !(st.isDirectory() && source.ignore.hasExceptions)) return [];
+    return [{ rel: pattern, abs, st }];
+  }
+  let current: string[] = [''];
+  for (const seg of segs) {
+    const next: string[] = [];
+    const re = hasWildcard(seg) ? segmentRegExp(seg) : undefined;
+    for (const dir of current) {
+      if (!re) {
+        next.push(dir === '' ? seg : `${dir}/${seg}`);
+        continue;
+      }
+      const absDir = resolveInRoot(source.root, dir, true);
+      let names: string[];
+      try {
+        names = readdirSync(absDir).sort();
+      } catch {
+        continue;
+      }
+      for (const n of names) if (re.test(n)) next.push(dir === '' ? n : `${dir}/${n}`);
+    }
+    current = next;
+  }
+  const out: Matched[] = [];
+  for (const rel of current) {
+    if (source.ignore?.ignores(rel)) continue;
+    const abs = resolveInRoot(source.root, rel, true);
+    try {
+      out.push({ rel, abs, st: statSync(abs) });
+    } catch {
+      // a dangling match: nothing to copy
+    }
+  }
+  return out;
+}
+
+function parseChmod(spec: string | undefined): number | undefined {
+  if (spec === undefined) return undefined;
+  if (/^[0-7]{3,4}$/.test(spec)) return Number.parseInt(spec, 8);
+  throw new LbuildError(`--chmod=${spec}: only octal modes are supported`);
+}
+
+/** mkdir -p inside the root; new directories get mode 0755 and the given owner. */
+function mkdirAll(root: string, inside: string, owner: { uid: number; gid: number }): string {
+  const parts = inside.split('/').filter((p) => p !== '');
+  let cur = '';
+  for (const p of parts) {
+    cur = `${cur}/${p}`;
+    const abs = resolveInRoot(root, cur, true);
+    if (!existsSync(abs)) {
+      mkdirSync(abs, { mode: 0o755 });
+      chmodSync(abs, 0o755);
+      lchownSync(abs, owner.uid, owner.gid);
+    } else if (!statSync(abs).isDirectory()) {
+      throw new LbuildError(`cannot copy to ${inside}: ${cur} is not a directory`);
+    }
+  }
+  return resolveInRoot(root, inside, true);
+}
+
+interface Writer {
+  chown?: { uid: number; gid: number };
+  chmod?: number;
+  keepOwner: boolean;
+  inodes: Map<string, string>;
+  exclude?: IgnoreMatcher;
+  ignore?: IgnoreMatcher;
+}
+
+function applyMeta(dst: string, st: Stats, w: Writer, isLink: boolean): void {
+  const uid = w.chown ? w.chown.uid : w.keepOwner ? st.uid : 0;
+  const gid = w.chown ? w.chown.gid : w.keepOwner ? st.gid : 0;
+  lchownSync(dst, uid, gid);
+  if (!isLink) chmodSync(dst, w.chmod ?? st.mode & 0o7777);
+  lutimesSync(dst, st.atime, st.mtime);
+}
+
+function removeExisting(dst: string, keepDir: boolean): void {
+  let st: Stats;
+  try {
+    st = lstatSync(dst);
+  } catch {
+    return;
+  }
+  if (st.isDirectory() && keepDir) return;
+  rmSync(dst, { recursive: true, force: true });
+}
+
+/** Copy one entry (file, symlink or directory tree) from `src` to host path `dst`. */
+function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string): void {
+  if (st.isDirectory()) {
+    removeExisting(dst, true);
+    if (!existsSync(dst)) mkdirSync(dst, { mode: 0o700 });
+    for (const name of readdirSync(src).sort()) {
+      const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
+      const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
+      const cst = lstatSync(path.join(src, name));
+      if (w.exclude?.ignores(childEx)) continue;
+      if (w.ignore?.ignores(childCtx)) {
+        // an excluded directory is still walked when `!` exceptions may re-include something in it
+        if (!(cst.isDirectory() && w.ignore.hasExceptions)) continue;
+        if (!hasIncluded(path.join(src, name), childCtx, w.ignore)) continue;
+      }
+      copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx);
+    }
+    applyMeta(dst, st, w, false);
+    return;
+  }
+  removeExisting(dst, false);
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src), dst);
+    applyMeta(dst, st, w, true);
+    return;
+  }
+  if (st.isFile()) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 ? w.inodes.get(key) : undefined;
+    if (first) {
+      linkSync(first, dst);
+      return;
+    }
+    copyFileSync(src, dst);
+    if (st.nlink > 1) w.inodes.set(key, dst);
+    applyMeta(dst, st, w, false);
+    return;
+  }
+  // devices, fifos, sockets are not copied from a context (BuildKit skips them too)
+}
+
+function hasIncluded(dir: string, ctxRel: string, ignore: IgnoreMatcher): boolean {
+  for (const name of readdirSync(dir)) {
+    const rel = `${ctxRel}/${name}`;
+    if (!ignore.ignores(rel)) return true;
+    const st = lstatSync(path.join(dir, name));
+    if (st.isDirectory() && hasIncluded(path.join(dir, name), rel, ignore)) return true;
+  }
+  return false;
+}
+
+/** A local file that is a tar (plain or compressed), judged by content as Docker does. */
+async function isArchive(file: string): Promise<boolean> {
+  const fd = openSync(file, 'r');
+  const head = Buffer.alloc(8);
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 8, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const kind = sniffCompression(head.subarray(0, n));
+  const stream = decompress(createReadStream(file), kind);
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const c of stream) {
+      chunks.push(c as Buffer);
+      got += (c as Buffer).length;
+      if (got >= 512) break;
+    }
+  } catch {
+    return false;
+  } finally {
+    stream.destroy();
+  }
+  const block = Buffer.concat(chunks).subarray(0, 512);
+  if (block.length < 512) return false;
+  const magic = block.subarray(257, 263).toString('latin1');
+  if (magic === 'ustar\0' || magic === 'ustar ') return true;
+  // old v7 tar: check the header checksum
+  const stored = Number.parseInt(block.subarray(148, 156).toString('latin1').replace(/\0.*$/, '').trim(), 8);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (block[i] as number);
+  return Number.isFinite(stored) && stored === sum;
+}
+
+/**
+ * COPY/ADD into the merged root of a step, with BuildKit's semantics: wildcards, directory
+ * contents (not the directory itself), trailing-slash destinations, --chown/--chmod, symlinks
+ * named as sources followed (inside their root), symlinks inside copied trees kept, hardlinks
+ * kept, ADD of local tar archives extracted.
+ */
+export async function executeCopy(instr: CopyInstr, source: CopySource, opts: CopyOptions, file: string): Promise<void> {
+  const root = opts.dest;
+  const chown = instr.chown !== undefined ? resolveChown(root, instr.chown) : undefined;
+  const owner = chown ?? { uid: 0, gid: 0 };
+  const chmod = parseChmod(instr.chmod);
+  const w: Writer = {
+    ...(chown ? { chown } : {}),
+    ...(chmod !== undefined ? { chmod } : {}),
+    keepOwner: source.keepOwner,
+    inodes: new Map(),
+    ...(instr.exclude.length ? { exclude: makeMatcher(instr.exclude) } : {}),
+    ...(source.ignore ? { ignore: source.ignore } : {}),
+  };
+  let dest = instr.dest;
+  const dirDest = dest === '' || dest === '.' || dest.endsWith('/') || dest.endsWith('/.');
+  dest = path.posix.resolve(opts.workdir || '/', dest);
+  if (dirDest) mkdirAll(root, dest, owner);
+  else mkdirAll(root, path.posix.dirname(dest), owner);
+
+  // heredoc sources become files named after their delimiter
+  const heredocs = new Map(instr.heredocs.map((h) => [h.name, h]));
+  let matched = 0;
+  const isAdd = instr.kind === 'ADD';
+  for (const raw of instr.sources) {
+    if (raw.startsWith('<<') && heredocs.has(raw.slice(2))) {
+      const h = heredocs.get(raw.slice(2));
+      const target = dirDest || isDir(root, dest) ? path.posix.join(dest, raw.slice(2)) : dest;
+      const abs = resolveInRoot(root, target, true);
+      removeExisting(abs, false);
+      writeFileSync(abs, h?.content ?? '', { mode: 0o644 });
+      chmodSync(abs, chmod ?? 0o644);
+      lchownSync(abs, owner.uid, owner.gid);
+      matched++;
+      continue;
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || raw.startsWith('git@')) {
+      throw new LbuildError(`${file}:${instr.line}: ${instr.kind} of a URL (${raw}) is not supported: lbuild builds without network access`);
+    }
+    const pattern = cleanSource(raw, file, instr.line);
+    const hits = matchSource(source, pattern);
+    if (hits.length === 0) {
+      if (hasWildcard(pattern)) continue;
+      throw new LbuildError(`${file}:${instr.line}: ${instr.kind} failed: ${raw}: not found in ${source.what}`);
+    }
+    for (const m of hits) {
+      matched++;
+      const base = path.posix.basename(m.rel) || path.posix.basename(m.abs);
+      if (isAdd && m.st.isFile() && (await isArchive(m.abs))) {
+        const target = mkdirAll(root, dest, owner);
+        await extractInto(m.abs, root, target, file, instr.line);
+        continue;
+      }
+      if (m.st.isDirectory()) {
+        const target = mkdirAll(root, dest, owner);
+        copyEntry(m.abs, target, m.st, w, m.rel, '');
+        continue;
+      }
+      const target = dirDest || isDir(root, dest) ? path.posix.join(dest, base) : dest;
+      const abs = resolveInRoot(root, target, true);
+      if (isDir(root, target)) throw new LbuildError(`${file}:${instr.line}: cannot copy file ${m.rel} over directory ${target}`);
+      copyEntry(m.abs, abs, m.st, w, m.rel, '');
+    }
+  }
+  if (matched === 0) throw new LbuildError(`${file}:${instr.line}: ${instr.kind} failed: no source files were specified (nothing matched ${instr.sources.join(' ')})`);
+}
+
+function isDir(root: string, inside: string): boolean {
+  try {
+    return statSync(resolveInRoot(root, inside, true)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** WORKDIR: create the directory (and parents) inside the root, owned by the current USER. */
+export function makeWorkdir(root: string, dir: string, owner: { uid: number; gid: number }): void {
+  mkdirAll(root, dir, owner);
+}
+

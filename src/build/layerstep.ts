@@ -1,0 +1,60 @@
+import { lstatSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { diffUpper, removeMountStubs } from '../diff/upper.js';
+import type { LayerInfo } from '../diff/layer.js';
+import type { Digest } from '../oci/digest.js';
+import { type ActiveSnapshot, Snapshotter } from '../snapshot/overlay.js';
+import { resolveInRoot } from '../snapshot/rootpath.js';
+import type { Store } from '../store/store.js';
+
+/**
+ * Paths a sandbox mount would create in the root because they do not exist yet (with their
+ * missing parents), relative to the root: after the step they are removed from the upper dir.
+ */
+export function missingMountPoints(root: string, destinations: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const dest of destinations) {
+    const parts = dest.split('/').filter((p) => p !== '');
+    for (let i = 1; i <= parts.length; i++) {
+      const inside = `/${parts.slice(0, i).join('/')}`;
+      const abs = resolveInRoot(root, inside, false);
+      try {
+        lstatSync(abs);
+      } catch {
+        out.add(path.relative(root, abs));
+      }
+    }
+  }
+  return [...out];
+}
+
+/**
+ * Run `work` over a fresh overlay on `parents`, then turn the upper dir into a layer: unmount,
+ * drop mount stubs, diff into a tar in the content store, keep the upper dir as the layer's
+ * snapshot. The mount and temp dir are released whatever happens.
+ */
+export async function withLayer(
+  store: Store,
+  snapshotter: Snapshotter,
+  parents: readonly Digest[],
+  mtimeClamp: number | undefined,
+  work: (snap: ActiveSnapshot) => Promise<{ stubs: string[] } | void>,
+): Promise<LayerInfo> {
+  const snap = await snapshotter.prepare(parents);
+  try {
+    let stubs: string[] = [];
+    try {
+      const r = await work(snap);
+      stubs = r?.stubs ?? [];
+    } finally {
+      await snap.release();
+    }
+    await removeMountStubs(snap.upper, stubs, snap.lowers);
+    const layer = await diffUpper(store.content, snap.upper, snap.lowers, mtimeClamp);
+    await fsp.rm(snap.merged, { recursive: true, force: true });
+    await store.snapshots.adopt(layer.diffId, snap.dir);
+    return layer;
+  } finally {
+    await fsp.rm(snap.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,76 @@
+import { lstatSync, promises as fsp, type Stats } from 'node:fs';
+import * as path from 'node:path';
+import type { ContentStore } from '../store/content.js';
+import { listOpaqueDirs } from '../util/xattr.js';
+import { type LayerInfo, storeTreeAsLayer } from './layer.js';
+
+function lookupLower(lowers: readonly string[], rel: string): Stats | undefined {
+  for (const l of lowers) {
+    try {
+      const st = lstatSync(path.join(l, rel));
+      if (st.isCharacterDevice() && st.rdev === 0) return undefined; // whited out below
+      return st;
+    } catch {
+      // not in this layer: look further down
+    }
+  }
+  return undefined;
+}
+
+/** A directory overlay copied up only to hold a change below it, its own metadata untouched. */
+function copiedUpUnchanged(lowers: readonly string[], rel: string, st: Stats): boolean {
+  const lower = lookupLower(lowers, rel);
+  return (
+    lower !== undefined &&
+    lower.isDirectory() &&
+    lower.mode === st.mode &&
+    lower.uid === st.uid &&
+    lower.gid === st.gid &&
+    lower.mtimeMs === st.mtimeMs
+  );
+}
+
+/**
+ * Remove what the sandbox created only as mount points (paths that did not exist before the
+ * step): a stub is an empty file or an empty directory. Deepest first, so emptied parents go too.
+ * A parent that overlay copied up only to hold the stubs (empty now, same owner and mode as
+ * below) goes as well, so a RUN that changes nothing gives an empty layer.
+ */
+export async function removeMountStubs(upper: string, stubs: readonly string[], lowers: readonly string[] = []): Promise<void> {
+  const sorted = [...stubs].sort((a, b) => b.split('/').length - a.split('/').length);
+  const parents = new Set<string>();
+  for (const rel of sorted) {
+    const p = path.join(upper, rel);
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (!st) continue;
+    if (st.isDirectory()) {
+      if ((await fsp.readdir(p)).length === 0) await fsp.rmdir(p);
+    } else if (st.isFile() && st.size === 0) await fsp.unlink(p);
+    const parent = path.dirname(rel);
+    if (parent !== '.' && !stubs.includes(parent)) parents.add(parent);
+  }
+  if (parents.size === 0) return;
+  const opaque = await listOpaqueDirs(upper);
+  for (const rel of parents) {
+    const p = path.join(upper, rel);
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (!st?.isDirectory() || opaque.has(rel) || (await fsp.readdir(p)).length > 0) continue;
+    const lower = lookupLower(lowers, rel);
+    if (lower?.isDirectory() && lower.mode === st.mode && lower.uid === st.uid && lower.gid === st.gid) await fsp.rmdir(p);
+  }
+}
+
+/**
+ * The upper dir of a finished step → a layer tar in the content store: whiteout devices and
+ * opaque dirs become OCI markers; directories copied up without a change of their own are left
+ * out (their children are still written).
+ */
+export async function diffUpper(content: ContentStore, upper: string, lowers: readonly string[], mtimeClamp?: number): Promise<LayerInfo> {
+  const opaqueDirs = await listOpaqueDirs(upper);
+  return storeTreeAsLayer(content, upper, {
+    overlay: true,
+    opaqueDirs,
+    ...(mtimeClamp !== undefined ? { mtimeClamp } : {}),
+    include: (rel, st) => !(st.isDirectory() && !opaqueDirs.has(rel) && copiedUpUnchanged(lowers, rel, st)),
+  });
+}

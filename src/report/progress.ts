@@ -1,0 +1,90 @@
+/** Build progress, BuildKit's plain format: `#N name`, `#N <secs> <line>`, `#N DONE 1.2s` / `#N CACHED` / `#N ERROR: msg`. */
+export interface Vertex {
+  log(line: string): void;
+  done(): void;
+  cached(reason?: string): void;
+  error(message: string): void;
+}
+
+export interface Progress {
+  vertex(name: string): Vertex;
+  warn(message: string): void;
+  info(message: string): void;
+}
+
+export type ProgressMode = 'plain' | 'tty' | 'json';
+
+export function chooseMode(requested: string, isTty: boolean): ProgressMode {
+  if (requested === 'json') return 'json';
+  if (requested === 'plain') return 'plain';
+  if (requested === 'tty') return 'tty';
+  return isTty ? 'tty' : 'plain';
+}
+
+export function plainProgress(write: (s: string) => void): Progress {
+  let n = 0;
+  return {
+    vertex(name: string): Vertex {
+      const id = ++n;
+      const start = process.hrtime.bigint();
+      const secs = (): string => (Number(process.hrtime.bigint() - start) / 1e9).toFixed(3);
+      write(`#${id} ${name}\n`);
+      return {
+        log: (line) => write(`#${id} ${secs()} ${line}\n`),
+        done: () => write(`#${id} DONE ${Number(secs()).toFixed(1)}s\n\n`),
+        cached: (reason) => write(`#${id} CACHED${reason ? ` (${reason})` : ''}\n\n`),
+        error: (message) => write(`#${id} ERROR: ${message}\n\n`),
+      };
+    },
+    warn: (message) => write(`WARN: ${message}\n`),
+    info: (message) => write(`${message}\n`),
+  };
+}
+
+/** One JSON object per line, for tools: {"vertex":N,"event":"start"|"log"|"done"|"cached"|"error",...}. */
+export function jsonProgress(write: (s: string) => void): Progress {
+  let n = 0;
+  const emit = (o: Record<string, unknown>): void => write(`${JSON.stringify({ time: new Date().toISOString(), ...o })}\n`);
+  return {
+    vertex(name: string): Vertex {
+      const id = ++n;
+      const start = Date.now();
+      emit({ vertex: id, event: 'start', name });
+      return {
+        log: (line) => emit({ vertex: id, event: 'log', line }),
+        done: () => emit({ vertex: id, event: 'done', durationMs: Date.now() - start }),
+        cached: (reason) => emit({ vertex: id, event: 'cached', ...(reason ? { reason } : {}) }),
+        error: (message) => emit({ vertex: id, event: 'error', message }),
+      };
+    },
+    warn: (message) => emit({ event: 'warning', message }),
+    info: (message) => emit({ event: 'info', message }),
+  };
+}
+
+/**
+ * A live view for terminals: the running step on one line that updates in place with its last
+ * output line; finished steps stay above it.
+ */
+export function ttyProgress(write: (s: string) => void, columns = process.stderr.columns || 100): Progress {
+  let n = 0;
+  const fit = (s: string): string => (s.length > columns - 1 ? `${s.slice(0, columns - 2)}…` : s);
+  return {
+    vertex(name: string): Vertex {
+      const id = ++n;
+      const start = Date.now();
+      const head = `[+] #${id} ${name}`;
+      write(fit(head));
+      const secs = (): string => ((Date.now() - start) / 1000).toFixed(1);
+      const finish = (status: string): void => write(`\r\x1b[2K${fit(`${head}`)}  ${status}\n`);
+      return {
+        log: (line) => write(`\r\x1b[2K${fit(`${head}  ${secs()}s  ${line}`)}`),
+        done: () => finish(`\x1b[32mDONE ${secs()}s\x1b[0m`),
+        cached: (reason) => finish(`\x1b[36mCACHED\x1b[0m${reason ? ` ${reason}` : ''}`),
+        error: (message) => finish(`\x1b[31mERROR\x1b[0m ${message}`),
+      };
+    },
+    warn: (message) => write(`\x1b[33mWARN\x1b[0m ${message}\n`),
+    info: (message) => write(`${message}\n`),
+  };
+}

@@ -1,0 +1,155 @@
+import { execa, type ResultPromise } from 'execa';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { LbuildError } from '../errors.js';
+import { tempName } from '../util/fsx.js';
+
+/*
+ * RUN executes under runc (Debian's package), the OCI runtime Docker itself uses: it gives new
+ * mount, PID, IPC and UTS (and, for --network none, network) namespaces, pivot_root into the
+ * merged overlay, /proc, a minimal /dev, Docker's default capability set and masked /proc paths,
+ * without a daemon. crun fails on this machine kind's cgroup v1 hybrid; runc does not.
+ */
+
+export const DEFAULT_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const HOSTNAME = 'buildkitsandbox';
+
+export interface Mount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+export interface RunSpec {
+  /** the merged root filesystem */
+  root: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  network: 'default' | 'none' | 'host';
+  extraMounts?: Mount[];
+  /** called with each line the command prints (stdout and stderr) */
+  onLine?: (line: string) => void;
+  /** give the container the caller's terminal (lbuild run) instead of piping its output */
+  inheritStdio?: boolean;
+  readonlyRoot?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** the last lines of output, for error messages */
+  tail: string[];
+}
+
+/** The mount points the sandbox adds over the root: they must never end up in a layer. */
+export function sandboxMounts(bundle: string): Mount[] {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/etc/hosts', type: 'bind', source: path.join(bundle, 'hosts'), options: ['rbind', 'ro'] },
+    { destination: '/etc/resolv.conf', type: 'bind', source: path.join(bundle, 'resolv.conf'), options: ['rbind', 'ro'] },
+  ];
+}
+
+async function hostResolvConf(): Promise<string> {
+  const text = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  // a loopback resolver (systemd-resolved) is unreachable from another namespace: drop it
+  const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
+  return `${lines.join('\n').trim()}\n`;
+}
+
+const running = new Map<string, { stateRoot: string; child: ResultPromise }>();
+
+/** Kill every container this process started (signal handlers call this). */
+export async function killAll(): Promise<void> {
+  for (const [id, r] of running) {
+    await execa('runc', ['--root', r.stateRoot, 'kill', id, 'KILL'], { reject: false, stdin: 'ignore' });
+    r.child.kill('SIGKILL');
+  }
+}
+
+export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: string): Promise<RunResult> {
+  const id = tempName('lbuild');
+  const bundle = path.join(tmpDir, id);
+  await fsp.mkdir(bundle, { recursive: true });
+  await fsp.writeFile(path.join(bundle, 'hosts'), `127.0.0.1\tlocalhost ${HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  await fsp.writeFile(path.join(bundle, 'resolv.conf'), await hostResolvConf());
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (spec.network === 'none') namespaces.push({ type: 'network' });
+  const config = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: spec.uid, gid: spec.gid, ...(spec.additionalGids.length ? { additionalGids: spec.additionalGids } : {}) },
+      args: spec.args,
+      env: spec.env,
+      cwd: spec.cwd,
+      capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
+      noNewPrivileges: false,
+    },
+    root: { path: spec.root, readonly: spec.readonlyRoot ?? false },
+    hostname: HOSTNAME,
+    mounts: [...sandboxMounts(bundle), ...(spec.extraMounts ?? [])],
+    linux: {
+      namespaces,
+      maskedPaths: ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'],
+      readonlyPaths: ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+  await fsp.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
+  await fsp.mkdir(stateRoot, { recursive: true });
+  const tail: string[] = [];
+  const keep = (line: string): void => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    spec.onLine?.(line);
+  };
+  let child: ResultPromise;
+  try {
+    child = execa('runc', ['--root', stateRoot, 'run', '--bundle', bundle, id], {
+      reject: false,
+      env: {},
+      extendEnv: false,
+      ...(spec.inheritStdio ? { stdio: 'inherit' as const } : { stdin: 'ignore' as const, all: true, buffer: false }),
+    });
+  } catch (e) {
+    await fsp.rm(bundle, { recursive: true, force: true });
+    throw e;
+  }
+  running.set(id, { stateRoot, child });
+  try {
+    if (!spec.inheritStdio && child.all) {
+      let partial = '';
+      child.all.setEncoding('utf8');
+      for await (const chunk of child.all) {
+        const text = partial + (chunk as string);
+        const lines = text.split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) keep(l.replace(/\r$/, ''));
+      }
+      if (partial) keep(partial);
+    }
+    const r = await child;
+    if (r.failed && r.exitCode === undefined) {
+      throw new LbuildError(`runc could not start the container: ${r.shortMessage ?? 'unknown error'} (apt-get install runc)`);
+    }
+    return { exitCode: r.exitCode ?? 1, tail };
+  } finally {
+    running.delete(id);
+    await execa('runc', ['--root', stateRoot, 'delete', '--force', id], { reject: false, stdin: 'ignore' });
+    await fsp.rm(bundle, { recursive: true, force: true });
+  }
+}

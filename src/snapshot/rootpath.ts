@@ -1,0 +1,52 @@
+import { lstatSync, readlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import { LbuildError, isErrno } from '../errors.js';
+
+const MAX_LINKS = 255;
+
+/**
+ * Resolve `unsafe` (absolute or relative to `/`) inside `root` the way openat2(RESOLVE_IN_ROOT)
+ * would: `..` stops at the root and symlinks (absolute or relative) are followed as if `root`
+ * were `/`. The result never leaves `root`. Components that do not exist are kept as written.
+ * With followFinal false the last component is not followed when it is a symlink.
+ */
+export function resolveInRoot(root: string, unsafe: string, followFinal = true): string {
+  const parts = unsafe.split('/').filter((p) => p !== '' && p !== '.');
+  const current: string[] = [];
+  let links = 0;
+  let missing = false;
+  while (parts.length > 0) {
+    const p = parts.shift() as string;
+    if (p === '..') {
+      current.pop();
+      continue;
+    }
+    if (missing) {
+      current.push(p);
+      continue;
+    }
+    const candidate = path.join(root, ...current, p);
+    let isLink = false;
+    try {
+      isLink = lstatSync(candidate).isSymbolicLink();
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT') && !isErrno(e, 'ENOTDIR')) throw e;
+      missing = true;
+    }
+    if (isLink && (parts.length > 0 || followFinal)) {
+      if (++links > MAX_LINKS) throw new LbuildError(`too many levels of symbolic links resolving ${unsafe}`);
+      const target = readlinkSync(candidate);
+      if (target.startsWith('/')) current.length = 0;
+      parts.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
+      continue;
+    }
+    current.push(p);
+  }
+  return path.join(root, ...current);
+}
+
+/** The path of `abs` (a result of resolveInRoot) as seen inside the root, e.g. `/etc/passwd`. */
+export function insideRoot(root: string, abs: string): string {
+  const rel = path.relative(root, abs);
+  return `/${rel.split(path.sep).join('/')}`.replace(/\/$/, '') || '/';
+}
