@@ -14,7 +14,8 @@ test('.dockerignore: Docker semantics (root-anchored, **, ! exceptions, last mat
     ['docs/x/y/draft1', true], ['docs/final', false], ['Dockerfile', false],
   ];
   for (const [p, want] of cases) assert.equal(m.ignores(p), want, p);
-  assert.equal(m.hasExceptions, true);
+  assert.equal(m.mayReinclude('dir'), true, 'an exception names a path inside dir');
+  assert.equal(m.mayReinclude('node_modules'), false);
 });
 
 test('.dockerignore: <Dockerfile>.dockerignore beside the Dockerfile wins', async () => {

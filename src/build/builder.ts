@@ -8,7 +8,7 @@ import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unus
 import { type Scope, expandInstruction, hostPlatform } from '../dockerfile/scope.js';
 import { LbuildError } from '../errors.js';
 import { creationTime } from '../image/import.js';
-import { clearOnBuild, emptyConfig, withCreated, withEnv, withHistory, withLabels, withLayer as configWithLayer } from '../oci/config.js';
+import { clearOnBuild, emptyConfig, resolveWorkdir, withCreated, withEnv, withHistory, withLabels, withLayer as configWithLayer, withWorkdir } from '../oci/config.js';
 import type { Digest } from '../oci/digest.js';
 import type { ImageConfig } from '../oci/types.js';
 import type { Progress, Vertex } from '../report/progress.js';
@@ -111,7 +111,8 @@ export class Builder {
 
   private async baseOf(stage: Stage): Promise<StageResult> {
     const b = stage.base;
-    if (b.kind === 'scratch') return { config: emptyConfig(hostPlatform()), layers: [] };
+    // BuildKit's empty image: WorkingDir "/" (PATH is added below for every stage)
+    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(hostPlatform()), '/'), layers: [] };
     if (b.kind === 'stage') {
       const r = this.results.get(b.index);
       if (!r) throw new LbuildError(`stage ${b.index} was not built before stage ${stage.index}`);
@@ -143,13 +144,13 @@ export class Builder {
     scope.loadEnv(config.config.Env);
     const state: StageState = { config, layers: [...base.layers], scope, meta: { cmdSetInStage: false } };
     const instructions = [...triggers, ...stage.instructions];
-    const total = 1 + instructions.filter((i) => LAYER_KINDS.has(i.kind)).length;
+    const total = 1 + instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
     const label = stageLabel(stage);
     const fromName = stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'stage' ? stageLabel(this.plan.stages[stage.base.index] as Stage) : 'scratch';
     o.progress.vertex(`[${label} 1/${total}] FROM ${fromName}`).done();
     let n = 1;
     for (const instr of instructions) {
-      if (!LAYER_KINDS.has(instr.kind)) {
+      if (!this.makesLayer(instr, state)) {
         const before = Date.now();
         const text = createdBy(instr, state.config.config.Shell, scope);
         state.config = applyMetadata(state.config, instr, scope, state.meta, this.plan.file);
@@ -171,6 +172,13 @@ export class Builder {
       }
     }
     return { config: state.config, layers: state.layers };
+  }
+
+  /** RUN, COPY and ADD always make a layer; WORKDIR does unless it resolves to `/` (as BuildKit). */
+  private makesLayer(instr: Instruction, state: StageState): boolean {
+    if (instr.kind !== 'WORKDIR') return LAYER_KINDS.has(instr.kind);
+    const x = expandInstruction(instr, state.scope);
+    return resolveWorkdir(state.config.config.WorkingDir, x.path) !== '/';
   }
 
   private async layerStep(instr: Instruction, state: StageState, stage: Stage, v: Vertex): Promise<{ diffId: Digest; size: number }> {
@@ -241,7 +249,7 @@ export class Builder {
     if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
     if (!env.has('HOME')) env.set('HOME', user.home);
     const cwd = cfg.WorkingDir || '/';
-    const stubs = missingMountPoints(root, sandboxMounts('/').map((m) => m.destination));
+    const stubs = missingMountPoints(root, sandboxMounts('/').filter((m) => m.type === 'bind').map((m) => m.destination));
     // the working directory must exist (BuildKit creates it too); it is part of the layer
     makeWorkdir(root, cwd, { uid: user.uid, gid: user.gid });
     const result = await runContainer(

@@ -75,7 +75,7 @@ function matchSource(source: CopySource, pattern: string): Matched[] {
     } catch {
       return [];
     }
-    if (pattern !== '' && source.ignore?.ignores(pattern) && !(st.isDirectory() && source.ignore.hasExceptions)) return [];
+    if (pattern !== '' && source.ignore?.ignores(pattern) && !(st.isDirectory() && source.ignore.mayReinclude(pattern))) return [];
     return [{ rel: pattern, abs, st }];
   }
   let current: string[] = [''];
@@ -119,20 +119,28 @@ function parseChmod(spec: string | undefined): number | undefined {
 
 /** mkdir -p inside the root; new directories get mode 0755 and the given owner. */
 function mkdirAll(root: string, inside: string, owner: { uid: number; gid: number }): string {
-  const parts = inside.split('/').filter((p) => p !== '');
-  let cur = '';
+  // resolving first means a symlink on the way (even a dangling one) is followed inside the root,
+  // and the directories are made where it points, as the image would see them
+  const abs = resolveInRoot(root, inside, true);
+  const parts = path.relative(root, abs).split(path.sep).filter((p) => p !== '');
+  let cur = root;
   for (const p of parts) {
-    cur = `${cur}/${p}`;
-    const abs = resolveInRoot(root, cur, true);
-    if (!existsSync(abs)) {
-      mkdirSync(abs, { mode: 0o755 });
-      chmodSync(abs, 0o755);
-      lchownSync(abs, owner.uid, owner.gid);
-    } else if (!statSync(abs).isDirectory()) {
-      throw new LbuildError(`cannot copy to ${inside}: ${cur} is not a directory`);
+    cur = path.join(cur, p);
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(cur);
+    } catch {
+      st = undefined;
+    }
+    if (!st) {
+      mkdirSync(cur, { mode: 0o755 });
+      chmodSync(cur, 0o755);
+      lchownSync(cur, owner.uid, owner.gid);
+    } else if (!st.isDirectory()) {
+      throw new LbuildError(`cannot create directory ${inside}: ${path.relative(root, cur)} is not a directory`);
     }
   }
-  return resolveInRoot(root, inside, true);
+  return abs;
 }
 
 interface Writer {
@@ -175,7 +183,7 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
       if (w.exclude?.ignores(childEx)) continue;
       if (w.ignore?.ignores(childCtx)) {
         // an excluded directory is still walked when `!` exceptions may re-include something in it
-        if (!(cst.isDirectory() && w.ignore.hasExceptions)) continue;
+        if (!(cst.isDirectory() && w.ignore.mayReinclude(childCtx))) continue;
         if (!hasIncluded(path.join(src, name), childCtx, w.ignore)) continue;
       }
       copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx);

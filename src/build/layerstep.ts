@@ -8,24 +8,22 @@ import { resolveInRoot } from '../snapshot/rootpath.js';
 import type { Store } from '../store/store.js';
 
 /**
- * Paths a sandbox mount would create in the root because they do not exist yet (with their
- * missing parents), relative to the root: after the step they are removed from the upper dir.
+ * Mount points for files (/etc/hosts, /etc/resolv.conf) that do not exist in the root yet,
+ * relative to the root: the runtime creates empty files there, which are removed from the
+ * upper dir after the step. Directories it creates as mount points (/proc, /dev, /sys, /etc in
+ * an empty root) stay, as BuildKit leaves them.
  */
-export function missingMountPoints(root: string, destinations: readonly string[]): string[] {
-  const out = new Set<string>();
-  for (const dest of destinations) {
-    const parts = dest.split('/').filter((p) => p !== '');
-    for (let i = 1; i <= parts.length; i++) {
-      const inside = `/${parts.slice(0, i).join('/')}`;
-      const abs = resolveInRoot(root, inside, false);
-      try {
-        lstatSync(abs);
-      } catch {
-        out.add(path.relative(root, abs));
-      }
+export function missingMountPoints(root: string, fileDestinations: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const dest of fileDestinations) {
+    const abs = resolveInRoot(root, dest, false);
+    try {
+      lstatSync(abs);
+    } catch {
+      out.push(path.relative(root, abs));
     }
   }
-  return [...out];
+  return out;
 }
 
 /**

@@ -11,8 +11,12 @@ export interface IgnoreMatcher {
   patterns: string[];
   /** true when the context-relative posix path is excluded */
   ignores(rel: string): boolean;
-  /** true when some `!` exception exists: excluded directories must still be walked */
-  hasExceptions: boolean;
+  /**
+   * Whether an excluded directory must still be walked: Docker descends into it only when an
+   * exception pattern starts with the directory's path (`!dir/keep.txt` for `dir`), so
+   * a wildcard exception such as `!*` + `/x` re-includes nothing below an excluded directory.
+   */
+  mayReinclude(dirRel: string): boolean;
 }
 
 export function parseIgnoreLines(text: string): string[] {
@@ -25,12 +29,18 @@ export function parseIgnoreLines(text: string): string[] {
   return out;
 }
 
+/** filepath.Clean plus dropping a leading slash, as Docker reads .dockerignore lines. */
+function cleanPattern(p: string): string {
+  return path.posix.normalize(p.trim()).replace(/^\/+/, '').replace(/\/$/, '');
+}
+
 export function makeMatcher(patterns: string[], source?: string): IgnoreMatcher {
   const ig = dockerignore({ ignorecase: false }).add(patterns);
+  const exceptions = patterns.filter((p) => p.startsWith('!')).map((p) => `${cleanPattern(p.slice(1))}/`);
   return {
     ...(source ? { source } : {}),
     patterns,
-    hasExceptions: patterns.some((p) => p.startsWith('!')),
+    mayReinclude: (dirRel: string) => exceptions.some((e) => e.startsWith(`${dirRel}/`)),
     ignores: (rel: string) => rel !== '' && rel !== '.' && ig.ignores(rel),
   };
 }

@@ -88,8 +88,7 @@ export class Scope {
     const expanded = pairs.map((p) => ({ key: this.expand(p.key, line), value: this.expand(p.value, line) }));
     for (const p of expanded) {
       if (p.key === '') throw new DockerfileError(this.file, line, 'ENV names can not be blank');
-      this.env.delete(p.key); // keep "last set" order like Docker's config Env
-      this.env.set(p.key, p.value);
+      this.env.set(p.key, p.value); // a redefined name keeps its place, as in Docker's config Env
     }
   }
 

@@ -60,8 +60,8 @@ export function resolveUser(root: string, spec: string | undefined): ResolvedUse
     entry = passwd.find((p) => p.uid === uid);
   } else {
     entry = passwd.find((p) => p.name === userPart);
-    if (!entry) throw new LbuildError(`unable to find user ${userPart}: no matching entries in passwd file`);
-    uid = entry.uid;
+    if (!entry && userPart !== 'root') throw new LbuildError(`unable to find user ${userPart}: no matching entries in passwd file`);
+    uid = entry?.uid ?? 0;
   }
   let gid = entry?.gid ?? 0;
   if (groupPart !== undefined && groupPart !== '') {

@@ -86,7 +86,10 @@ export class Snapshotter {
     const links: string[] = [];
     for (const d of diffIds.slice(flatUpTo)) links.push(await this.store.snapshots.link(d));
     if (flatUpTo > 0) links.unshift(await this.flattened(diffIds.slice(0, flatUpTo)));
-    return links.reverse();
+    // overlay refuses a directory listed twice (ELOOP); a layer repeated higher up makes its
+    // lower copy redundant (it re-adds and re-hides the same paths), so keep the topmost
+    const top = links.reverse();
+    return top.filter((l, i) => top.indexOf(l) === i);
   }
 
   /** A directory holding the merged view of a chain prefix, built once per chain ID. */
