@@ -53,7 +53,7 @@ test('import makes a one-layer image; images, inspect and history show it', asyn
   assert.ok((hist[0]?.size ?? 0) > 1_000_000);
   const table = await lbuildOk(root, ['history', 'busybox:1']);
   assert.match(table.stdout, /IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT/);
-  assert.match(table.stdout, /Imported from busybox-rootfs\.tar/);
+  assert.match(table.stdout, /Imported from lbuild-test-busybox-rootfs\.tar/);
 });
 
 test('import --change sets config fields; a bad change is a usage error', async () => {

@@ -9,6 +9,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { loadCommand } from './commands/load.js';
 import { pendingCommands } from './commands/pending.js';
 import { rmiCommand } from './commands/rmi.js';
+import { runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
 import { tagCommand } from './commands/tag.js';
 import type { GlobalArgs } from './common.js';
@@ -30,6 +31,7 @@ export async function main(args: string[]): Promise<number> {
     .command(importCommand)
     .command(saveCommand)
     .command(loadCommand)
+    .command(runCommand)
     .strict()
     .help()
     .version(false)

@@ -153,3 +153,27 @@ export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: str
     await fsp.rm(bundle, { recursive: true, force: true });
   }
 }
+
+/**
+ * Containers left by a killed lbuild (their ID names the dead owner's PID): kill and delete
+ * them, so the next command can release their mounts.
+ */
+export async function reapStaleContainers(stateRoot: string, isAlive: (pid: number) => boolean): Promise<number> {
+  const r = await execa('runc', ['--root', stateRoot, 'list', '--format', 'json'], { reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0 || !r.stdout.trim()) return 0;
+  let list: { id: string }[];
+  try {
+    list = (JSON.parse(r.stdout) as { id: string }[] | null) ?? [];
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const c of list) {
+    const m = /^lbuild-(\d+)-[0-9a-f]{12}$/.exec(c.id);
+    if (!m || isAlive(Number(m[1]))) continue;
+    await execa('runc', ['--root', stateRoot, 'kill', c.id, 'KILL'], { reject: false, stdin: 'ignore' });
+    await execa('runc', ['--root', stateRoot, 'delete', '--force', c.id], { reject: false, stdin: 'ignore' });
+    n++;
+  }
+  return n;
+}

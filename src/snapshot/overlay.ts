@@ -6,6 +6,7 @@ import { LbuildError, isErrno } from '../errors.js';
 import { chainIds, type Digest, hexOf } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
 import { isPidAlive, tempName } from '../util/fsx.js';
+import { reapStaleContainers } from '../runtime/runc.js';
 
 /** At most this many lower dirs in one mount: keeps the option string under a page and far below the kernel's 500. */
 export const MAX_LOWERS = 200;
@@ -187,6 +188,8 @@ export class Snapshotter {
    */
   async recoverStale(): Promise<number> {
     const tmp = this.store.tmpDir;
+    // a container of a killed build keeps its root busy: stop it first
+    await reapStaleContainers(path.join(this.store.root, 'runc'), isPidAlive);
     let n = 0;
     const mounts = readFileSync('/proc/mounts', 'utf8')
       .split('\n')

@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { lbuildOk, run, tempDir } from './cli.js';
 
@@ -13,6 +14,12 @@ let cached: string | undefined;
  */
 export async function busyboxRootfsTar(): Promise<string> {
   if (cached) return cached;
+  // one tar per machine, shared by every test process (made under a temp name, then renamed)
+  const shared = path.join(os.tmpdir(), 'lbuild-test-busybox-rootfs.tar');
+  if (await fsp.access(shared).then(() => true, () => false)) {
+    cached = shared;
+    return shared;
+  }
   const dir = tempDir('lbuild-busybox-');
   const root = path.join(dir, 'rootfs');
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'tmp', 'root', 'proc', 'sys', 'dev', 'var']) {
@@ -33,13 +40,15 @@ export async function busyboxRootfsTar(): Promise<string> {
   const out = path.join(dir, 'busybox-rootfs.tar');
   const tar = await run('tar', ['--numeric-owner', '--sort=name', '-C', root, '-cf', out, '.']);
   if (tar.exitCode !== 0) throw new Error(tar.stderr);
-  cached = out;
-  return out;
+  await fsp.rename(out, shared).catch(() => undefined);
+  await fsp.rm(dir, { recursive: true, force: true });
+  cached = shared;
+  return shared;
 }
 
 /** Import the busybox base into a store under `name` (default: the conformance suite's name). */
-export async function importBusybox(root: string, name = BASE): Promise<string> {
+export async function importBusybox(root: string, name = BASE, env?: Record<string, string>): Promise<string> {
   const tar = await busyboxRootfsTar();
-  const r = await lbuildOk(root, ['import', tar, name, '--change', 'CMD ["/bin/sh"]']);
+  const r = await lbuildOk(root, ['import', tar, name, '--change', 'CMD ["/bin/sh"]'], env ? { env } : {});
   return r.stdout.trim();
 }

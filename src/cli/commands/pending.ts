@@ -9,7 +9,6 @@ const PENDING: [string, string][] = [
   ['prune', 'Remove unused data'],
   ['analyze <image>', 'Show wasted space per path and layer'],
   ['lint', 'Dockerfile ordering and size hints'],
-  ['run <image> [cmd..]', 'Run a command in a throwaway container'],
   ['fsck', 'Verify the store'],
 ];
 

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { execa, type ResultPromise } from 'execa';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
+import { importBusybox } from './helpers/busybox.js';
+import { BIN, lbuildOk, removeDir, tempDir } from './helpers/cli.js';
+import { mountsUnder, writeContext } from './helpers/context.js';
+
+let dir: string;
+let root: string;
+
+before(async () => {
+  dir = tempDir();
+  root = path.join(dir, 'store');
+  await importBusybox(root, 'busybox:latest');
+});
+after(async () => {
+  await removeDir(dir);
+});
+
+/** Start a build whose RUN sleeps; resolve once the RUN has printed its marker (the sandbox is up). */
+async function startSleepingBuild(name: string): Promise<{ child: ResultPromise }> {
+  const ctx = await writeContext(path.join(dir, name), { Dockerfile: 'FROM busybox\nRUN echo $((6*7))-sleeping && sleep 60\n' });
+  const child = execa(process.execPath, [BIN, '--root', root, 'build', '--progress', 'plain', ctx], { reject: false, all: true, buffer: true });
+  const deadline = Date.now() + 20_000;
+  let seen = '';
+  child.all?.on('data', (c: Buffer) => {
+    seen += c.toString();
+  });
+  // the marker is computed by the shell, so it cannot match the echoed instruction text
+  while (!seen.includes('42-sleeping')) {
+    if (Date.now() > deadline) throw new Error(`the build did not start: ${seen}`);
+    await sleep(50);
+  }
+  // wrapped: an async function would otherwise wait for the (thenable) child to finish
+  return { child };
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${sig} stops the running step, releases every mount and exits non-zero within seconds`, async () => {
+    const { child } = await startSleepingBuild(`ctx-${sig}`);
+    assert.ok(mountsUnder(root).length > 0, 'the step is mounted while it runs');
+    const t0 = Date.now();
+    child.kill(sig);
+    const r = await child;
+    assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
+    assert.notEqual(r.exitCode, 0);
+    assert.deepEqual(mountsUnder(root), []);
+    assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), [], 'no temp files left');
+    const ps = await execa('ps', ['-eo', 'args'], { reject: false });
+    assert.doesNotMatch(String(ps.stdout), /sleep 60/, 'the sandboxed process is gone');
+  });
+}
+
+test('a build killed with SIGKILL leaves a stale mount that the next command cleans', async () => {
+  const { child } = await startSleepingBuild('ctx-kill');
+  child.kill('SIGKILL');
+  await child;
+  assert.ok(mountsUnder(root).length > 0, 'the killed build left its mount');
+  const ctx = await writeContext(path.join(dir, 'ctx-after'), { Dockerfile: 'FROM busybox\nRUN echo fine > /fine\n' });
+  await lbuildOk(root, ['build', '-t', 'after:1', ctx]);
+  assert.deepEqual(mountsUnder(root), [], 'the next build released the stale mount');
+  assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
+  const ps = await execa('ps', ['-eo', 'args'], { reject: false });
+  assert.doesNotMatch(String(ps.stdout), /sleep 60/, "the killed build's container was reaped");
+});
