@@ -1,6 +1,12 @@
 import { realpathSync } from 'node:fs';
 import * as path from 'node:path';
-import { loadIgnore } from '../context/ignore.js';
+import { BuildRecords, type BuildRecord } from '../cache/records.js';
+import { type RecordedStep, explainMiss } from '../cache/explain.js';
+import { type KeyInputs, stepKey } from '../cache/key.js';
+import { StatCache, sourcesDigest } from '../context/checksum.js';
+import { type IgnoreMatcher, loadIgnore, makeMatcher } from '../context/ignore.js';
+import { cleanSource } from '../context/select.js';
+import { CacheIndex } from '../store/cache.js';
 import { DockerfileError } from '../dockerfile/errors.js';
 import type { CopyInstr, Instruction, RunInstr } from '../dockerfile/instructions.js';
 import { parseDockerfile, parseTrigger } from '../dockerfile/parse.js';
@@ -33,33 +39,55 @@ export interface BuildOptions {
   network: 'default' | 'none' | 'host';
   labels: Map<string, string>;
   progress: Progress;
+  /** --no-cache: run every step */
+  noCache?: boolean;
+  /** --no-cache-filter: stages (by name or index) not taken from the cache */
+  noCacheFilter?: string[];
 }
 
-/** One executed (or metadata) step, for reports. */
+/** One layer step of the build, for reports (DESIGN.md section 7). */
 export interface StepRecord {
   stage: string;
   index: number;
   total: number;
   line: number;
   instruction: string;
+  cache: 'hit' | 'miss';
+  reason?: string;
+  key: string;
   durationMs: number;
+  /** for hits: how long the step took when it last ran for real */
+  savedMs?: number;
   layer: { diffId: Digest; size: number } | null;
 }
 
 interface StageResult {
   config: ImageConfig;
   layers: Digest[];
+  /** the cache key of the stage's last step (or of its base) */
+  key: string;
 }
 
 interface StageState extends StageResult {
   scope: Scope;
   meta: MetadataState;
+  /** the previous layer step of this stage, for "parent changed (step N missed)" */
+  lastStep?: { index: number; missed: boolean };
+}
+
+/** What a layer step needs to run, computed before deciding whether it runs at all. */
+interface PreparedStep {
+  inputs: KeyInputs;
+  files?: Record<string, string>;
+  createdBy: string;
+  work: Parameters<typeof withLayer>[4];
 }
 
 export interface BuildResult {
   image: StoredImage;
   steps: StepRecord[];
   plan: BuildPlan;
+  durationMs: number;
 }
 
 function createdBy(instr: Instruction, shell: readonly string[] | undefined, scope: Scope): string {
@@ -83,9 +111,18 @@ export class Builder {
   private created!: string;
   private mtimeClamp: number | undefined;
   private contextRoot!: string;
+  private readonly cache: CacheIndex;
+  private readonly records: BuildRecords;
+  private previous: BuildRecord | undefined;
+  private readonly recorded: RecordedStep[] = [];
+  private statCache!: StatCache;
+  private ignore: IgnoreMatcher | undefined;
+  private currentVertex: Vertex | undefined;
 
   constructor(private readonly opts: BuildOptions) {
     this.snapshotter = new Snapshotter(opts.store);
+    this.cache = new CacheIndex(opts.store.root);
+    this.records = new BuildRecords(opts.store.root);
   }
 
   async build(): Promise<BuildResult> {
@@ -97,29 +134,41 @@ export class Builder {
     this.created = creationTime(sde !== undefined ? { SOURCE_DATE_EPOCH: sde } : {});
     this.mtimeClamp = sde !== undefined && sde !== '' ? Number(sde) : undefined;
     this.contextRoot = realpathSync(o.contextDir);
+    const started = Date.now();
     await this.snapshotter.recoverStale();
-    for (const idx of this.plan.order) {
-      const stage = this.plan.stages[idx] as Stage;
-      this.results.set(idx, await this.buildStage(stage));
+    const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
+    this.previous = await this.records.last(o.dockerfilePath, targetLabel);
+    this.statCache = await StatCache.open(path.join(o.store.root, 'cache'), this.contextRoot);
+    try {
+      for (const idx of this.plan.order) {
+        const stage = this.plan.stages[idx] as Stage;
+        this.results.set(idx, await this.buildStage(stage));
+      }
+    } finally {
+      await this.statCache.save();
+    }
+    if (this.statCache.hashed + this.statCache.reused > 0) {
+      o.progress.info(`context: ${this.statCache.hashed} file(s) checksummed, ${this.statCache.reused} vouched for by the stat cache`);
     }
     const final = this.results.get(this.plan.target) as StageResult;
     let config = withCreated(final.config, this.created);
     if (o.labels.size) config = withLabels(config, [...o.labels]);
     const image = await o.store.commitImage(config, o.tags);
-    return { image, steps: this.steps, plan: this.plan };
+    await this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded });
+    return { image, steps: this.steps, plan: this.plan, durationMs: Date.now() - started };
   }
 
   private async baseOf(stage: Stage): Promise<StageResult> {
     const b = stage.base;
     // BuildKit's empty image: WorkingDir "/" (PATH is added below for every stage)
-    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(hostPlatform()), '/'), layers: [] };
+    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(hostPlatform()), '/'), layers: [], key: 'scratch' };
     if (b.kind === 'stage') {
       const r = this.results.get(b.index);
       if (!r) throw new LbuildError(`stage ${b.index} was not built before stage ${stage.index}`);
       return r;
     }
     const img = await this.imageByRef(b.ref, stage.from.line);
-    return { config: img.config, layers: [...img.config.rootfs.diff_ids] };
+    return { config: img.config, layers: [...img.config.rootfs.diff_ids], key: `image:${img.manifestDigest}` };
   }
 
   private async imageByRef(ref: string, line: number): Promise<StoredImage> {
@@ -142,7 +191,7 @@ export class Builder {
     if (!(config.config.Env ?? []).some((e) => e.startsWith('PATH='))) config = withEnv(config, [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])]);
     const scope = this.plan.globals.child();
     scope.loadEnv(config.config.Env);
-    const state: StageState = { config, layers: [...base.layers], scope, meta: { cmdSetInStage: false } };
+    const state: StageState = { config, layers: [...base.layers], key: base.key, scope, meta: { cmdSetInStage: false } };
     const instructions = [...triggers, ...stage.instructions];
     const total = 1 + instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
     const label = stageLabel(stage);
@@ -151,27 +200,33 @@ export class Builder {
     let n = 1;
     for (const instr of instructions) {
       if (!this.makesLayer(instr, state)) {
-        const before = Date.now();
         const text = createdBy(instr, state.config.config.Shell, scope);
         state.config = applyMetadata(state.config, instr, scope, state.meta, this.plan.file);
         if (instr.kind !== 'ONBUILD') state.config = withHistory(state.config, { created: this.created, created_by: text, empty_layer: true });
-        this.steps.push({ stage: label, index: n, total, line: instr.line, instruction: instr.text, durationMs: Date.now() - before, layer: null });
         continue;
       }
       n++;
       const v = o.progress.vertex(`[${label} ${String(n).padStart(String(total).length)}/${total}] ${instr.text}`);
+      this.currentVertex = v;
       const started = Date.now();
       try {
-        const layer = await this.layerStep(instr, state, stage, v);
-        state.layers.push(layer.diffId);
-        this.steps.push({ stage: label, index: n, total, line: instr.line, instruction: instr.text, durationMs: Date.now() - started, layer });
-        v.done();
+        const r = await this.layerStep(instr, state, stage, v, { label, index: n, firstInStage: n === 2 });
+        state.layers.push(r.layer.diffId);
+        state.key = r.key;
+        state.lastStep = { index: n, missed: r.cache === 'miss' };
+        this.steps.push({
+          stage: label, index: n, total, line: instr.line, instruction: instr.text, cache: r.cache,
+          ...(r.reason ? { reason: r.reason } : {}), key: r.key, durationMs: Date.now() - started,
+          ...(r.savedMs !== undefined ? { savedMs: r.savedMs } : {}), layer: r.layer,
+        });
+        if (r.cache === 'hit') v.cached();
+        else v.done();
       } catch (e) {
         v.error(e instanceof Error ? e.message : String(e));
         throw e;
       }
     }
-    return { config: state.config, layers: state.layers };
+    return { config: state.config, layers: state.layers, key: state.key };
   }
 
   /** RUN, COPY and ADD always make a layer; WORKDIR does unless it resolves to `/` (as BuildKit). */
@@ -181,63 +236,151 @@ export class Builder {
     return resolveWorkdir(state.config.config.WorkingDir, x.path) !== '/';
   }
 
-  private async layerStep(instr: Instruction, state: StageState, stage: Stage, v: Vertex): Promise<{ diffId: Digest; size: number }> {
+  private async layerStep(
+    instr: Instruction,
+    state: StageState,
+    stage: Stage,
+    v: Vertex,
+    at: { label: string; index: number; firstInStage: boolean },
+  ): Promise<{ layer: { diffId: Digest; size: number }; key: string; cache: 'hit' | 'miss'; reason?: string; savedMs?: number }> {
     const o = this.opts;
-    let text = createdBy(instr, state.config.config.Shell, state.scope);
-    let work: Parameters<typeof withLayer>[4];
-    if (instr.kind === 'RUN') work = (snap) => this.runInSandbox(instr, state, snap.merged, v);
-    else if (instr.kind === 'COPY' || instr.kind === 'ADD') {
-      const x = expandInstruction(instr, state.scope);
-      work = async (snap) => {
-        const source = await this.copySource(x, stage);
-        try {
-          await executeCopy(x, source.source, { dest: snap.merged, workdir: state.config.config.WorkingDir || '/' }, this.plan.file);
-        } finally {
-          await source.release();
-        }
-      };
-    } else if (instr.kind === 'WORKDIR') {
-      state.config = applyMetadata(state.config, instr, state.scope, state.meta, this.plan.file);
-      const dir = state.config.config.WorkingDir || '/';
-      text = `WORKDIR ${dir}`;
-      work = async (snap) => {
-        const u = resolveUser(snap.merged, state.config.config.User);
-        makeWorkdir(snap.merged, dir, u);
-      };
-    } else throw new LbuildError(`${instr.kind} does not make a layer`);
-    const layer = await withLayer(o.store, this.snapshotter, state.layers, this.mtimeClamp, work);
-    state.config = configWithLayer(state.config, layer.diffId, { created: this.created, created_by: text });
-    return layer;
+    const prepared = await this.prepareStep(instr, state, stage);
+    {
+      const key = stepKey(prepared.inputs);
+      const step = { stage: at.label, index: at.index, line: instr.line, instruction: instr.text, key, inputs: prepared.inputs, ...(prepared.files ? { files: prepared.files } : {}) };
+      const bypass = o.noCache === true || (o.noCacheFilter ?? []).some((f) => f.toLowerCase() === at.label || f === String(stage.index) || f.toLowerCase() === stage.name);
+      const rec = bypass ? undefined : await this.cache.get(key);
+      if (rec && (await o.store.content.has(rec.diffId))) {
+        await this.cache.touch(rec);
+        state.config = configWithLayer(state.config, rec.diffId, { created: this.created, created_by: prepared.createdBy });
+        this.recorded.push({ ...step, cache: 'hit' });
+        return { layer: { diffId: rec.diffId, size: rec.size }, key, cache: 'hit', savedMs: rec.durationMs };
+      }
+      const prevStep = this.previous?.steps.find((p) => p.stage === at.label && p.index === at.index);
+      const parentMissed = state.lastStep?.missed ? { index: state.lastStep.index } : undefined;
+      let reason = explainMiss(step, prevStep, { noCache: bypass, firstInStage: at.firstInStage, ...(parentMissed ? { parentMissed } : {}) });
+      if (at.firstInStage && reason === 'base image changed' && stage.base.kind === 'stage') reason = `parent changed (stage ${stageLabel(this.plan.stages[stage.base.index] as Stage)} changed)`;
+      v.log(`cache miss: ${reason}`);
+      const started = Date.now();
+      const layer = await withLayer(o.store, this.snapshotter, state.layers, this.mtimeClamp, prepared.work);
+      await this.cache.put({
+        version: 1, key, diffId: layer.diffId, size: layer.size, createdBy: prepared.createdBy,
+        created: new Date().toISOString(), durationMs: Date.now() - started, lastUsed: new Date().toISOString(),
+      });
+      state.config = configWithLayer(state.config, layer.diffId, { created: this.created, created_by: prepared.createdBy });
+      this.recorded.push({ ...step, cache: 'miss' });
+      return { layer, key, cache: 'miss', reason };
+    }
   }
 
-  private async copySource(x: CopyInstr, stage: Stage): Promise<{ source: CopySource; release(): Promise<void> }> {
+  /** How a step is keyed (its inputs) and what runs on a miss, kept apart. */
+  private async prepareStep(instr: Instruction, state: StageState, stage: Stage): Promise<PreparedStep> {
+    const cfg = state.config.config;
+    if (instr.kind === 'RUN') {
+      if (instr.mounts.length) throw new DockerfileError(this.plan.file, instr.line, 'RUN --mount is not supported yet');
+      return {
+        inputs: {
+          parent: state.key,
+          op: {
+            kind: 'RUN', argv: commandArgv(instr.cmd, cfg.Shell), env: cfg.Env ?? [], user: cfg.User ?? '',
+            workdir: cfg.WorkingDir || '/', network: instr.network ?? this.opts.network,
+          },
+          args: Object.fromEntries(state.scope.runArgs()),
+        },
+        createdBy: createdBy(instr, cfg.Shell, state.scope),
+        work: (snap) => this.runInSandbox(instr, state, snap.merged, undefined),
+      };
+    }
+    if (instr.kind === 'COPY' || instr.kind === 'ADD') {
+      const x = expandInstruction(instr, state.scope);
+      const from = await this.copySource(x, stage);
+      const op: Record<string, unknown> = {
+        kind: x.kind, sources: x.sources, dest: x.dest, workdir: cfg.WorkingDir || '/', chown: x.chown ?? null, chmod: x.chmod ?? null,
+        exclude: x.exclude, parents: x.parents, heredocs: x.heredocs.map((h) => [h.name, h.content]), from: from.key,
+      };
+      const inputs: KeyInputs = { parent: state.key, op, args: {} };
+      let files: Record<string, string> | undefined;
+      if (x.from === undefined) {
+        // the key covers exactly the files this COPY selects from the context
+        const { source } = await from.open();
+        const patterns = x.sources.filter((s) => !s.startsWith('<<')).map((s) => cleanSource(s, this.plan.file, x.line));
+        const sel = { ...(this.ignore ? { ignore: this.ignore } : {}), ...(x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}) };
+        const d = await sourcesDigest(source, patterns, sel, this.statCache);
+        inputs.sources = d.digest;
+        files = d.files;
+      }
+      return {
+        inputs,
+        ...(files ? { files } : {}),
+        createdBy: createdBy(instr, cfg.Shell, state.scope),
+        work: async (snap) => {
+          const { source, release } = await from.open();
+          try {
+            await executeCopy(x, source, { dest: snap.merged, workdir: cfg.WorkingDir || '/' }, this.plan.file);
+          } finally {
+            await release();
+          }
+        },
+      };
+    }
+    if (instr.kind === 'WORKDIR') {
+      state.config = applyMetadata(state.config, instr, state.scope, state.meta, this.plan.file);
+      const dir = state.config.config.WorkingDir || '/';
+      const user = state.config.config.User;
+      return {
+        inputs: { parent: state.key, op: { kind: 'WORKDIR', dir, user: user ?? '' }, args: {} },
+        createdBy: `WORKDIR ${dir}`,
+        work: async (snap) => {
+          makeWorkdir(snap.merged, dir, resolveUser(snap.merged, user));
+        },
+      };
+    }
+    throw new LbuildError(`${instr.kind} does not make a layer`);
+  }
+
+  /**
+   * Where a COPY/ADD reads from. A --from stage or image is mounted only when the step runs
+   * (`open`), never for a cache hit.
+   */
+  private async copySource(x: CopyInstr, stage: Stage): Promise<{ key: string | null; open(): Promise<{ source: CopySource; release(): Promise<void> }> }> {
     if (x.from === undefined) {
-      const ignore = await loadIgnore(this.contextRoot, this.opts.dockerfilePath);
-      return { source: { root: this.contextRoot, ignore, keepOwner: false, what: 'the build context' }, release: async () => undefined };
+      this.ignore ??= await loadIgnore(this.contextRoot, this.opts.dockerfilePath);
+      const source: CopySource = { root: this.contextRoot, ignore: this.ignore, keepOwner: false, what: 'the build context' };
+      return { key: null, open: async () => ({ source, release: async () => undefined }) };
     }
     const ref = resolveFromRef(this.plan.stages, x.from, stage.index, this.plan.file, x.line);
     let layers: Digest[];
     let what: string;
+    let key: string;
     if (ref.kind === 'stage') {
       const r = this.results.get(ref.index);
       if (!r) throw new DockerfileError(this.plan.file, x.line, `--from=${x.from}: stage not built`);
       layers = r.layers;
       what = `stage ${x.from}`;
+      key = `stage:${r.key}`;
     } else if (ref.kind === 'scratch') {
       layers = [];
       what = 'scratch';
+      key = 'scratch';
     } else {
-      layers = [...(await this.imageByRef(ref.ref, x.line)).config.rootfs.diff_ids];
+      const img = await this.imageByRef(ref.ref, x.line);
+      layers = [...img.config.rootfs.diff_ids];
       what = `image ${ref.ref}`;
+      key = `image:${img.manifestDigest}`;
     }
-    const view = await this.snapshotter.view(layers);
-    return { source: { root: view.root, keepOwner: true, what }, release: view.release };
+    return {
+      key,
+      open: async () => {
+        const view = await this.snapshotter.view(layers);
+        return { source: { root: view.root, keepOwner: true, what }, release: view.release };
+      },
+    };
   }
 
-  private async runInSandbox(instr: RunInstr, state: StageState, root: string, v: Vertex): Promise<{ stubs: string[] }> {
+  private async runInSandbox(instr: RunInstr, state: StageState, root: string, v: Vertex | undefined): Promise<{ stubs: string[] }> {
     const o = this.opts;
     const cfg = state.config.config;
-    if (instr.mounts.length) throw new DockerfileError(this.plan.file, instr.line, 'RUN --mount is not supported yet');
+    const log = v ?? this.currentVertex;
     const user = resolveUser(root, cfg.User);
     const env = new Map<string, string>();
     for (const kv of cfg.Env ?? []) {
@@ -262,7 +405,7 @@ export class Builder {
         gid: user.gid,
         additionalGids: user.additionalGids,
         network: instr.network ?? o.network,
-        onLine: (l) => v.log(l),
+        onLine: (l) => log?.log(l),
       },
       path.join(o.store.root, 'runc'),
       o.store.tmpDir,

@@ -21,8 +21,11 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import { createReadStream } from 'node:fs';
-import { hasWildcard, segmentRegExp } from '../context/glob.js';
-import { type IgnoreMatcher, makeMatcher } from '../context/ignore.js';
+import { hasWildcard } from '../context/glob.js';
+import { makeMatcher } from '../context/ignore.js';
+import { type CopySource, type Selection, childVisible, cleanSource, matchSource } from '../context/select.js';
+
+export type { CopySource } from '../context/select.js';
 import type { CopyInstr } from '../dockerfile/instructions.js';
 import { LbuildError } from '../errors.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
@@ -30,85 +33,10 @@ import { resolveChown } from '../runtime/user.js';
 import { decompress, sniffCompression } from '../util/decompress.js';
 import { extractInto } from './extract.js';
 
-/** Where COPY/ADD read from: the build context (with .dockerignore) or another stage's root. */
-export interface CopySource {
-  root: string;
-  /** context-relative paths excluded by .dockerignore; undefined for stage/image sources */
-  ignore?: IgnoreMatcher;
-  /** files keep their owner (COPY --from) or become root's (context), as BuildKit */
-  keepOwner: boolean;
-  /** how to name it in messages */
-  what: string;
-}
-
 export interface CopyOptions {
   /** the merged root of the step */
   dest: string;
   workdir: string;
-}
-
-interface Matched {
-  /** path inside the source root (posix, no leading slash) as written/matched, before following links */
-  rel: string;
-  /** host path after following symlinks inside the source root */
-  abs: string;
-  st: Stats;
-}
-
-function cleanSource(src: string, file: string, line: number): string {
-  const norm = path.posix.normalize(`/${src}`);
-  // `..` above the context root: refused rather than clamped, so a typo is not silently another file
-  if (path.posix.normalize(src.startsWith('/') ? src : `./${src}`).startsWith('../')) {
-    throw new LbuildError(`${file}:${line}: COPY/ADD source ${src} is outside the build context`);
-  }
-  return norm.slice(1);
-}
-
-/** Expand one source (wildcards per segment, Go filepath.Match) inside the source root. */
-function matchSource(source: CopySource, pattern: string): Matched[] {
-  const segs = pattern.split('/').filter((s) => s !== '' && s !== '.');
-  if (!hasWildcard(pattern)) {
-    const abs = resolveInRoot(source.root, pattern, true);
-    let st: Stats;
-    try {
-      st = statSync(abs);
-    } catch {
-      return [];
-    }
-    if (pattern !== '' && source.ignore?.ignores(pattern) && !(st.isDirectory() && source.ignore.mayReinclude(pattern))) return [];
-    return [{ rel: pattern, abs, st }];
-  }
-  let current: string[] = [''];
-  for (const seg of segs) {
-    const next: string[] = [];
-    const re = hasWildcard(seg) ? segmentRegExp(seg) : undefined;
-    for (const dir of current) {
-      if (!re) {
-        next.push(dir === '' ? seg : `${dir}/${seg}`);
-        continue;
-      }
-      const absDir = resolveInRoot(source.root, dir, true);
-      let names: string[];
-      try {
-        names = readdirSync(absDir).sort();
-      } catch {
-        continue;
-      }
-      for (const n of names) if (re.test(n)) next.push(dir === '' ? n : `${dir}/${n}`);
-    }
-    current = next;
-  }
-  const out: Matched[] = [];
-  for (const rel of current) {
-    if (source.ignore?.ignores(rel)) continue;
-    const abs = resolveInRoot(source.root, rel, true);
-    try {
-      out.push({ rel, abs, st: statSync(abs) });
-    } catch {
-      // a dangling match: nothing to copy
-    }
-  }
-  return out;
 }
 
 function parseChmod(spec: string | undefined): number | undefined {
@@ -143,13 +71,11 @@ function mkdirAll(root: string, inside: string, owner: { uid: number; gid: numbe
   return abs;
 }
 
-interface Writer {
+interface Writer extends Selection {
   chown?: { uid: number; gid: number };
   chmod?: number;
   keepOwner: boolean;
   inodes: Map<string, string>;
-  exclude?: IgnoreMatcher;
-  ignore?: IgnoreMatcher;
 }
 
 function applyMeta(dst: string, st: Stats, w: Writer, isLink: boolean): void {
@@ -180,12 +106,7 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
       const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
       const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
       const cst = lstatSync(path.join(src, name));
-      if (w.exclude?.ignores(childEx)) continue;
-      if (w.ignore?.ignores(childCtx)) {
-        // an excluded directory is still walked when `!` exceptions may re-include something in it
-        if (!(cst.isDirectory() && w.ignore.mayReinclude(childCtx))) continue;
-        if (!hasIncluded(path.join(src, name), childCtx, w.ignore)) continue;
-      }
+      if (!childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
       copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx);
     }
     applyMeta(dst, st, w, false);
@@ -210,16 +131,6 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
     return;
   }
   // devices, fifos, sockets are not copied from a context (BuildKit skips them too)
-}
-
-function hasIncluded(dir: string, ctxRel: string, ignore: IgnoreMatcher): boolean {
-  for (const name of readdirSync(dir)) {
-    const rel = `${ctxRel}/${name}`;
-    if (!ignore.ignores(rel)) return true;
-    const st = lstatSync(path.join(dir, name));
-    if (st.isDirectory() && hasIncluded(path.join(dir, name), rel, ignore)) return true;
-  }
-  return false;
 }
 
 /** A local file that is a tar (plain or compressed), judged by content as Docker does. */

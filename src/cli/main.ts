@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
 import { buildCommand } from './commands/build.js';
+import { cacheCommand } from './commands/cache.js';
 import { historyCommand } from './commands/history.js';
 import { imagesCommand } from './commands/images.js';
 import { importCommand } from './commands/import.js';
@@ -17,7 +18,9 @@ import type { GlobalArgs } from './common.js';
 /** Run the CLI; resolves to the exit code. Errors become one line on stderr (a stack only with --debug). */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes('--debug');
-  const cli = yargs(args)
+  // yargs reads `--no-X` as "X is false": give --no-cache-filter an internal name
+  const argv = args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter'));
+  const cli = yargs(argv)
     .scriptName('lbuild')
     .usage('$0 [build] [options] CONTEXT\n$0 <command> [options]')
     .option('root', { type: 'string', describe: 'store directory (env LBUILD_ROOT; default /var/lib/lbuild as root)', global: true })
@@ -32,6 +35,7 @@ export async function main(args: string[]): Promise<number> {
     .command(saveCommand)
     .command(loadCommand)
     .command(runCommand)
+    .command(cacheCommand)
     .strict()
     .help()
     .version(false)

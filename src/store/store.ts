@@ -5,6 +5,7 @@ import { LbuildError, NotFoundError, UsageError } from '../errors.js';
 import { type Digest, isDigest } from '../oci/digest.js';
 import { normalizeTag } from '../oci/reference.js';
 import { type Descriptor, type ImageConfig, type Manifest, MediaType } from '../oci/types.js';
+import { CacheIndex } from './cache.js';
 import { ContentStore } from './content.js';
 import { ImageIndex, type ImageIndexFile } from './images.js';
 import { SnapshotStore } from './snapshots.js';
@@ -182,6 +183,8 @@ export class Store {
   async collectGarbage(extraRoots: Iterable<Digest> = []): Promise<{ blobs: number; snapshots: number }> {
     const idx = await this.images.read();
     const live = new Set<string>(extraRoots);
+    // layers the build cache points at stay (as Docker keeps build cache on rmi); prune removes them
+    for (const r of await new CacheIndex(this.root).list()) live.add(r.diffId);
     for (const [id, rec] of Object.entries(idx.images)) {
       live.add(id);
       live.add(rec.manifest);

@@ -6,6 +6,9 @@ import { planBuild, renderPlan } from '../../dockerfile/plan.js';
 import { UsageError } from '../../errors.js';
 import { Builder } from '../../build/builder.js';
 import { chooseMode, jsonProgress, plainProgress, ttyProgress } from '../../report/progress.js';
+import { buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
+import { BuildRecords } from '../../cache/records.js';
+import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parsePairs, print } from '../common.js';
 
@@ -16,7 +19,7 @@ export interface BuildArgs extends GlobalArgs {
   'build-arg'?: string[];
   target?: string;
   cache: boolean;
-  'no-cache-filter'?: string[];
+  'nocache-filter'?: string[];
   progress: string;
   report?: string;
   iidfile?: string;
@@ -36,7 +39,7 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('build-arg', { type: 'string', describe: 'K=V build argument (repeatable)' })
     .option('target', { type: 'string', describe: 'stage to build' })
     .option('cache', { type: 'boolean', default: true, describe: 'use the layer cache (--no-cache to rebuild every step)' })
-    .option('no-cache-filter', { type: 'string', describe: 'stages not to take from the cache' })
+    .option('nocache-filter', { type: 'string', describe: 'stages not to take from the cache (given as --no-cache-filter)' })
     .option('progress', { type: 'string', choices: ['auto', 'plain', 'tty', 'json'], default: 'auto' })
     .option('report', { type: 'string', describe: 'write the build report (JSON) here' })
     .option('iidfile', { type: 'string', describe: 'write the image ID here' })
@@ -91,7 +94,15 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
         network: argv.network as 'default' | 'none' | 'host',
         labels: parsePairs(asArray(argv.label), '--label'),
         progress,
+        noCache: !argv.cache,
+        noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
       }).build();
+      const report = buildReport(result);
+      const target = stageLabel(result.plan.stages[result.plan.target] as Stage);
+      await new BuildRecords(store.root).appendHistory(historyLine(report, df.path, target));
+      if (argv.report) await fsp.writeFile(argv.report, `${JSON.stringify(report, null, 2)}\n`);
+      if (process.env.GITHUB_STEP_SUMMARY) await fsp.appendFile(process.env.GITHUB_STEP_SUMMARY, reportMarkdown(report));
+      progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
       progress.info(`writing image ${result.image.id}`);
       for (const t of result.image.tags) progress.info(`naming to ${t}`);
       if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);

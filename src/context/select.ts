@@ -1,0 +1,127 @@
+import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
+import * as path from 'node:path';
+import { LbuildError } from '../errors.js';
+import { resolveInRoot } from '../snapshot/rootpath.js';
+import { hasWildcard, segmentRegExp } from './glob.js';
+import type { IgnoreMatcher } from './ignore.js';
+
+/*
+ * Which files a COPY/ADD selects. The copier and the cache key both use these functions, so the
+ * key covers exactly the files that are copied.
+ */
+
+/** Where COPY/ADD read from: the build context (with .dockerignore) or another stage's root. */
+export interface CopySource {
+  root: string;
+  /** context-relative paths excluded by .dockerignore; undefined for stage/image sources */
+  ignore?: IgnoreMatcher;
+  /** files keep their owner (COPY --from) or become root's (context), as BuildKit */
+  keepOwner: boolean;
+  /** how to name it in messages */
+  what: string;
+}
+
+
+export interface Matched {
+  /** path inside the source root (posix, no leading slash) as written/matched, before following links */
+  rel: string;
+  /** host path after following symlinks inside the source root */
+  abs: string;
+  st: Stats;
+}
+
+export function cleanSource(src: string, file: string, line: number): string {
+  // `..` above the context root: refused rather than clamped, so a typo is not silently another file
+  if (path.posix.normalize(src.startsWith('/') ? src : `./${src}`).startsWith('../')) {
+    throw new LbuildError(`${file}:${line}: COPY/ADD source ${src} is outside the build context`);
+  }
+  // context-relative, no leading or trailing slash ('' is the context root)
+  return path.posix.normalize(`/${src}`).replace(/^\/+|\/+$/g, '');
+}
+
+/** Expand one source (wildcards per segment, Go filepath.Match) inside the source root. */
+export function matchSource(source: CopySource, pattern: string): Matched[] {
+  const segs = pattern.split('/').filter((s) => s !== '' && s !== '.');
+  if (!hasWildcard(pattern)) {
+    const abs = resolveInRoot(source.root, pattern, true);
+    let st: Stats;
+    try {
+      st = statSync(abs);
+    } catch {
+      return [];
+    }
+    if (pattern !== '' && source.ignore?.ignores(pattern) && !(st.isDirectory() && source.ignore.mayReinclude(pattern))) return [];
+    return [{ rel: pattern, abs, st }];
+  }
+  let current: string[] = [''];
+  for (const seg of segs) {
+    const next: string[] = [];
+    const re = hasWildcard(seg) ? segmentRegExp(seg) : undefined;
+    for (const dir of current) {
+      if (!re) {
+        next.push(dir === '' ? seg : `${dir}/${seg}`);
+        continue;
+      }
+      const absDir = resolveInRoot(source.root, dir, true);
+      let names: string[];
+      try {
+        names = readdirSync(absDir).sort();
+      } catch {
+        continue;
+      }
+      for (const n of names) if (re.test(n)) next.push(dir === '' ? n : `${dir}/${n}`);
+    }
+    current = next;
+  }
+  const out: Matched[] = [];
+  for (const rel of current) {
+    if (source.ignore?.ignores(rel)) continue;
+    const abs = resolveInRoot(source.root, rel, true);
+    try {
+      out.push({ rel, abs, st: statSync(abs) });
+    } catch {
+      // a dangling match: nothing to copy
+    }
+  }
+  return out;
+}
+
+/** What a directory walk leaves out: .dockerignore (context-relative) and --exclude (source-relative). */
+export interface Selection {
+  ignore?: IgnoreMatcher;
+  exclude?: IgnoreMatcher;
+}
+
+/** Whether a child of a copied directory is selected. */
+export function childVisible(sel: Selection, abs: string, ctxRel: string, exRel: string, st: Stats): boolean {
+  if (sel.exclude?.ignores(exRel)) return false;
+  if (sel.ignore?.ignores(ctxRel)) {
+    // an excluded directory is still walked when an exception may re-include something in it
+    if (!(st.isDirectory() && sel.ignore.mayReinclude(ctxRel))) return false;
+    if (!hasIncluded(abs, ctxRel, sel.ignore)) return false;
+  }
+  return true;
+}
+
+export function hasIncluded(dir: string, ctxRel: string, ignore: IgnoreMatcher): boolean {
+  for (const name of readdirSync(dir)) {
+    const rel = `${ctxRel}/${name}`;
+    if (!ignore.ignores(rel)) return true;
+    const st = lstatSync(path.join(dir, name));
+    if (st.isDirectory() && hasIncluded(path.join(dir, name), rel, ignore)) return true;
+  }
+  return false;
+}
+
+/** Every selected entry below a directory, depth first in name order. */
+export function* walkSelected(sel: Selection, dirAbs: string, ctxRel: string, exRel: string): Generator<{ abs: string; ctxRel: string; exRel: string; st: Stats }> {
+  for (const name of readdirSync(dirAbs).sort()) {
+    const abs = path.join(dirAbs, name);
+    const c = ctxRel === '' ? name : `${ctxRel}/${name}`;
+    const e = exRel === '' ? name : `${exRel}/${name}`;
+    const st = lstatSync(abs);
+    if (!childVisible(sel, abs, c, e, st)) continue;
+    yield { abs, ctxRel: c, exRel: e, st };
+    if (st.isDirectory()) yield* walkSelected(sel, abs, c, e);
+  }
+}

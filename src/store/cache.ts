@@ -1,0 +1,62 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+
+/** On-disk cache record, version 1: what a step with this key produced. */
+export interface CacheRecord {
+  version: 1;
+  key: string;
+  diffId: Digest;
+  size: number;
+  createdBy: string;
+  /** when the step last ran for real, and how long it took (the time a hit saves) */
+  created: string;
+  durationMs: number;
+  lastUsed: string;
+}
+
+/**
+ * The layer cache: `cache/records/<key>.json`, one file per key, written atomically, so
+ * concurrent builds never see a half-written record. A record whose layer blob is gone is a miss.
+ */
+export class CacheIndex {
+  readonly dir: string;
+
+  constructor(root: string) {
+    this.dir = path.join(root, 'cache', 'records');
+  }
+
+  private file(key: string): string {
+    return path.join(this.dir, `${key}.json`);
+  }
+
+  async get(key: string): Promise<CacheRecord | undefined> {
+    const r = await readJsonFile<CacheRecord>(this.file(key)).catch(() => undefined);
+    return r?.version === 1 && r.key === key ? r : undefined;
+  }
+
+  async put(rec: CacheRecord): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    await writeFileAtomic(this.file(rec.key), JSON.stringify(rec));
+  }
+
+  async touch(rec: CacheRecord): Promise<void> {
+    await this.put({ ...rec, lastUsed: new Date().toISOString() });
+  }
+
+  async remove(key: string): Promise<void> {
+    await fsp.rm(this.file(key), { force: true });
+  }
+
+  async list(): Promise<CacheRecord[]> {
+    const names = await fsp.readdir(this.dir).catch(() => [] as string[]);
+    const out: CacheRecord[] = [];
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue;
+      const r = await this.get(n.slice(0, -5));
+      if (r) out.push(r);
+    }
+    return out;
+  }
+}
