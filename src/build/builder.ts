@@ -7,6 +7,7 @@ import { StatCache, sourcesDigest } from '../context/checksum.js';
 import { type IgnoreMatcher, loadIgnore, makeMatcher } from '../context/ignore.js';
 import { cleanSource } from '../context/select.js';
 import { CacheIndex } from '../store/cache.js';
+import { saveBuildInfo } from '../store/buildinfo.js';
 import { DockerfileError } from '../dockerfile/errors.js';
 import type { CopyInstr, Instruction, RunInstr } from '../dockerfile/instructions.js';
 import { parseDockerfile, parseTrigger } from '../dockerfile/parse.js';
@@ -66,6 +67,8 @@ interface StageResult {
   layers: Digest[];
   /** the cache key of the stage's last step (or of its base) */
   key: string;
+  /** per layer: the step that made it (null for base-image layers) */
+  origins: ({ line: number; instruction: string; stage: string } | null)[];
 }
 
 interface StageState extends StageResult {
@@ -154,6 +157,11 @@ export class Builder {
     let config = withCreated(final.config, this.created);
     if (o.labels.size) config = withLabels(config, [...o.labels]);
     const image = await o.store.commitImage(config, o.tags);
+    await saveBuildInfo(o.store.root, image.id, {
+      version: 1,
+      dockerfile: o.dockerfilePath,
+      layers: config.rootfs.diff_ids.map((_, i) => final.origins[i] ?? null),
+    });
     await this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded });
     return { image, steps: this.steps, plan: this.plan, durationMs: Date.now() - started };
   }
@@ -161,14 +169,14 @@ export class Builder {
   private async baseOf(stage: Stage): Promise<StageResult> {
     const b = stage.base;
     // BuildKit's empty image: WorkingDir "/" (PATH is added below for every stage)
-    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(hostPlatform()), '/'), layers: [], key: 'scratch' };
+    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(hostPlatform()), '/'), layers: [], key: 'scratch', origins: [] };
     if (b.kind === 'stage') {
       const r = this.results.get(b.index);
       if (!r) throw new LbuildError(`stage ${b.index} was not built before stage ${stage.index}`);
       return r;
     }
     const img = await this.imageByRef(b.ref, stage.from.line);
-    return { config: img.config, layers: [...img.config.rootfs.diff_ids], key: `image:${img.manifestDigest}` };
+    return { config: img.config, layers: [...img.config.rootfs.diff_ids], key: `image:${img.manifestDigest}`, origins: img.config.rootfs.diff_ids.map(() => null) };
   }
 
   private async imageByRef(ref: string, line: number): Promise<StoredImage> {
@@ -191,7 +199,7 @@ export class Builder {
     if (!(config.config.Env ?? []).some((e) => e.startsWith('PATH='))) config = withEnv(config, [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])]);
     const scope = this.plan.globals.child();
     scope.loadEnv(config.config.Env);
-    const state: StageState = { config, layers: [...base.layers], key: base.key, scope, meta: { cmdSetInStage: false } };
+    const state: StageState = { config, layers: [...base.layers], key: base.key, origins: [...base.origins], scope, meta: { cmdSetInStage: false } };
     const instructions = [...triggers, ...stage.instructions];
     const total = 1 + instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
     const label = stageLabel(stage);
@@ -212,6 +220,7 @@ export class Builder {
       try {
         const r = await this.layerStep(instr, state, stage, v, { label, index: n, firstInStage: n === 2 });
         state.layers.push(r.layer.diffId);
+        state.origins.push({ line: instr.line, instruction: instr.text, stage: label });
         state.key = r.key;
         state.lastStep = { index: n, missed: r.cache === 'miss' };
         this.steps.push({
@@ -226,7 +235,7 @@ export class Builder {
         throw e;
       }
     }
-    return { config: state.config, layers: state.layers, key: state.key };
+    return { config: state.config, layers: state.layers, key: state.key, origins: state.origins };
   }
 
   /** RUN, COPY and ADD always make a layer; WORKDIR does unless it resolves to `/` (as BuildKit). */

@@ -1,7 +1,10 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
+import { analyzeCommand } from './commands/analyze.js';
 import { buildCommand } from './commands/build.js';
+import { lintCommand } from './commands/lint.js';
+import { dfCommand } from './commands/df.js';
 import { cacheCommand } from './commands/cache.js';
 import { historyCommand } from './commands/history.js';
 import { imagesCommand } from './commands/images.js';
@@ -36,6 +39,9 @@ export async function main(args: string[]): Promise<number> {
     .command(loadCommand)
     .command(runCommand)
     .command(cacheCommand)
+    .command(analyzeCommand)
+    .command(dfCommand)
+    .command(lintCommand)
     .strict()
     .help()
     .version(false)

@@ -5,10 +5,7 @@ import { type GlobalArgs, notImplemented } from '../common.js';
 const PENDING: [string, string][] = [
   ['pull <ref>', 'Pull an image from a registry'],
   ['push <image> [ref]', 'Push an image to a registry'],
-  ['df', 'Show disk usage of images, layers and build cache'],
   ['prune', 'Remove unused data'],
-  ['analyze <image>', 'Show wasted space per path and layer'],
-  ['lint', 'Dockerfile ordering and size hints'],
   ['fsck', 'Verify the store'],
 ];
 

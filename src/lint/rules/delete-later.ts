@@ -1,0 +1,34 @@
+import { commands, isRun, removedPaths, runText } from '../shell.js';
+import type { Rule, RuleHit } from '../types.js';
+
+/** Whether a RUN writes something at or below `p` (a bare `mkdir` of it writes no bytes). */
+function writes(text: string, p: string): boolean {
+  const re = new RegExp(`(^|[\\s=>'"])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(/|\\s|$|['";&|])`);
+  return commands(text).some((c) => re.test(c) && !/^mkdir\b/.test(c));
+}
+
+export const deleteInLaterRun: Rule = {
+  id: 'LB002',
+  severity: 'warning',
+  title: 'A path created in one RUN and deleted in a later RUN still ships in the image',
+  check(ctx) {
+    const out: RuleHit[] = [];
+    for (const st of ctx.stages) {
+      const runs = st.instructions.filter(isRun);
+      runs.forEach((r, idx) => {
+        for (const p of removedPaths(runText(r))) {
+          if (p === '' || p === '/' || p.includes('*')) continue;
+          const creator = runs.slice(0, idx).find((e) => writes(runText(e), p));
+          if (!creator) continue;
+          out.push({
+            line: r.line,
+            column: 1,
+            message: `${p} is written by the RUN on line ${creator.line} and deleted here: the bytes stay in the earlier layer`,
+            fix: `create and delete ${p} in the same RUN (or use a multi-stage build)`,
+          });
+        }
+      });
+    }
+    return out;
+  },
+};

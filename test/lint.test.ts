@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import type { HistoryLine } from '../src/cache/records.js';
+import { parseDockerfile } from '../src/dockerfile/parse.js';
+import { failsThreshold, lint, lintSarif } from '../src/lint/engine.js';
+import { RULES } from '../src/lint/rules/index.js';
+import { lbuild, removeDir, tempDir } from './helpers/cli.js';
+
+const ids = (src: string): string[] => lint(parseDockerfile(src), src).map((f) => `${f.line}:${f.rule}`);
+
+const cases: [string, string, string, string][] = [
+  // rule, fires on, stays quiet on
+  ['LB001', 'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD ["node", "."]', 'FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .', '3:LB001'],
+  ['LB001', 'FROM python:3.12\nCOPY . /src\nRUN pip install -r /src/requirements.txt', 'FROM python:3.12\nCOPY requirements.txt /src/\nRUN pip install --no-cache-dir -r /src/requirements.txt\nCOPY . /src', '2:LB001'],
+  ['LB002', 'FROM debian:12\nRUN wget -O /tmp/big.tgz http://127.0.0.1/x\nRUN rm /tmp/big.tgz', 'FROM debian:12\nRUN wget -O /tmp/big.tgz http://127.0.0.1/x && tar -xzf /tmp/big.tgz && rm /tmp/big.tgz', '3:LB002'],
+  ['LB003', 'FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl && rm -rf /var/lib/apt/lists/*', 'FROM debian:12\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*', '2:LB003'],
+  ['LB004', 'FROM debian:12\nRUN apt-get update && apt-get install -y curl', 'FROM debian:12\nRUN --mount=type=cache,target=/var/lib/apt/lists apt-get update && apt-get install -y curl', '2:LB004'],
+  ['LB004', 'FROM alpine:3.20\nRUN apk add curl', 'FROM alpine:3.20\nRUN apk add --no-cache curl', '2:LB004'],
+  ['LB004', 'FROM python:3.12\nRUN pip install flask', 'FROM python:3.12\nRUN pip install --no-cache-dir flask', '2:LB004'],
+  ['LB005', 'FROM alpine:3.20\nRUN apk add --no-cache build-base && make\nRUN apk del build-base', 'FROM alpine:3.20\nRUN apk add --no-cache build-base && make && apk del build-base', '3:LB005'],
+  ['LB006', 'FROM alpine:3.20\nADD app.conf /etc/', 'FROM alpine:3.20\nADD rootfs.tar.gz /\nCOPY app.conf /etc/', '2:LB006'],
+  ['LB007', 'FROM alpine\nRUN true', 'FROM alpine:3.20 AS base\nFROM base\nFROM scratch\nFROM alpine@sha256:' + 'a'.repeat(64), '1:LB007'],
+  ['LB008', 'FROM golang:1.22\nCOPY . /src\nRUN go build -o /app /src\nRUN true', 'FROM golang:1.22\nCOPY go.mod go.sum /src/\nRUN go mod download\nCOPY . /src\nRUN true', '2:LB008'],
+];
+
+for (const [rule, bad, good, where] of cases) {
+  test(`lint ${rule}: fires on the bad example, not on the good one`, () => {
+    assert.ok(ids(bad).includes(where), `${rule} should fire at ${where}: ${ids(bad).join(' ')}`);
+    assert.deepEqual(ids(good).filter((x) => x.endsWith(rule)), [], `${rule} must stay quiet: ${ids(good).join(' ')}`);
+  });
+}
+
+test('lint: every rule has an id, a severity, a title and a test above', () => {
+  const tested = new Set(cases.map((c) => c[0]));
+  for (const r of RULES) {
+    assert.match(r.id, /^LB\d{3}$/);
+    assert.ok(['error', 'warning', 'info'].includes(r.severity));
+    assert.ok(r.title.length > 10);
+    assert.ok(tested.has(r.id), `${r.id} has a firing/non-firing case`);
+  }
+});
+
+test('lint: ignore pragmas on the line above and global', () => {
+  const src = 'FROM alpine:3.20\n# lbuild ignore=LB004\nRUN apk add curl\nRUN pip install x';
+  assert.deepEqual(ids(src), ['4:LB004']);
+  assert.deepEqual(ids(`# lbuild global ignore=LB004\n${src}`), []);
+});
+
+test('lint: findings carry message and fix; threshold decides failure', () => {
+  const f = lint(parseDockerfile('FROM alpine:3.20\nADD x /x\nRUN apk add curl'), '');
+  assert.ok(f.every((x) => x.message.length > 0 && x.fix.length > 0 && x.column === 1));
+  assert.equal(failsThreshold(f, 'warning'), true);
+  assert.equal(failsThreshold(f, 'error'), false);
+  assert.equal(failsThreshold(f.filter((x) => x.severity === 'info'), 'warning'), false);
+  assert.equal(failsThreshold(f, 'none'), false);
+});
+
+test('lint: SARIF 2.1.0 shape', () => {
+  const src = 'FROM alpine\nRUN apk add curl';
+  const s = lintSarif('Dockerfile', lint(parseDockerfile(src), src)) as {
+    version: string;
+    runs: { tool: { driver: { name: string; rules: { id: string }[] } }; results: { ruleId: string; level: string; message: { text: string }; locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[] }[] }[];
+  };
+  assert.equal(s.version, '2.1.0');
+  assert.equal(s.runs.length, 1);
+  const run = s.runs[0];
+  assert.ok(run && run.tool.driver.rules.length >= RULES.length);
+  assert.ok(run.results.length >= 2);
+  for (const r of run.results) {
+    assert.ok(run.tool.driver.rules.some((x) => x.id === r.ruleId));
+    assert.ok(['error', 'warning', 'note'].includes(r.level));
+    assert.equal(r.locations[0]?.physicalLocation.artifactLocation.uri, 'Dockerfile');
+    assert.ok((r.locations[0]?.physicalLocation.region.startLine ?? 0) >= 1);
+  }
+});
+
+test('lint: build records give "missed in X of the last Y builds" hints', () => {
+  const src = 'FROM alpine:3.20\nCOPY src /src\nRUN make';
+  const step = (cache: 'hit' | 'miss', line: number, instruction: string, ms: number) => ({ stage: 'stage-0', index: line, line, instruction, cache, durationMs: ms });
+  // ten builds: the COPY (and so the RUN after it) missed in the first nine, hit in the last
+  const history: HistoryLine[] = Array.from({ length: 10 }, (_, i) => {
+    const c = i < 9 ? ('miss' as const) : ('hit' as const);
+    return {
+      time: '', dockerfile: '/ctx/Dockerfile', target: 'stage-0', image: '', durationMs: 0,
+      steps: [step(c, 2, 'COPY src /src', 100), step(c, 3, 'RUN make', 48_000)],
+      summary: { steps: 2, hits: 0, misses: 2, hitRatio: 0, savedMs: 0 },
+    };
+  });
+  const f = lint(parseDockerfile(src), src, history, '/ctx/Dockerfile').filter((x) => x.rule === 'LB100');
+  assert.equal(f.length, 1);
+  assert.equal(f[0]?.line, 2);
+  assert.match(f[0]?.message ?? '', /COPY src \/src missed the cache in 9 of the last 10 builds and re-ran 432 s of later steps/);
+  assert.deepEqual(lint(parseDockerfile(src), src, history, '/other/Dockerfile').filter((x) => x.rule === 'LB100'), []);
+});
+
+test('lbuild lint CLI: formats and exit codes', async () => {
+  const d = tempDir();
+  try {
+    const file = path.join(d, 'Dockerfile');
+    await fsp.writeFile(file, 'FROM alpine:3.20\nRUN apk add curl\n');
+    const root = path.join(d, 'store');
+    const tty = await lbuild(root, ['lint', '-f', file]);
+    assert.equal(tty.exitCode, 1);
+    assert.match(tty.stdout, /Dockerfile:2 LB004 warning: this RUN leaves the apk cache in its layer\n {4}fix: use `apk add --no-cache`/);
+    const json = await lbuild(root, ['lint', '-f', file, '--format', 'json', '--failure-threshold', 'error']);
+    assert.equal(json.exitCode, 0);
+    assert.deepEqual((JSON.parse(json.stdout) as { rule: string; severity: string; line: number; column: number }[]).map((x) => [x.rule, x.severity, x.line, x.column]), [['LB004', 'warning', 2, 1]]);
+    const sarif = await lbuild(root, ['lint', '-f', file, '--format', 'sarif', '--failure-threshold', 'none']);
+    assert.equal((JSON.parse(sarif.stdout) as { version: string }).version, '2.1.0');
+    await fsp.writeFile(file, 'FROM alpine:3.20\nRUN apk add --no-cache curl\n');
+    assert.equal((await lbuild(root, ['lint', '-f', file])).exitCode, 0);
+  } finally {
+    await removeDir(d);
+  }
+});
