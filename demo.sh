@@ -1,7 +1,8 @@
 #!/bin/bash
 # The README's demo: build lbuild, make a busybox base image from Debian's busybox-static, then
 # build the two Dockerfiles of the "deleting a file in a later layer saves no space" lesson and
-# show their histories: the image with the separate `RUN rm` is ~100 MB larger.
+# show their histories and analyses: the image with the separate `RUN rm` is ~100 MB larger, and
+# analyze names the 100 MB file, the line that added it and the line that deleted it.
 set -euo pipefail
 cd "$(dirname "$0")"
 npm run build --silent
@@ -23,4 +24,6 @@ $L build --progress plain -t demo:separate testdata/demo/separate
 $L build --progress plain -t demo:combined testdata/demo/combined
 echo; echo "== lbuild history demo:separate"; $L history demo:separate
 echo; echo "== lbuild history demo:combined"; $L history demo:combined
+echo; echo "== lbuild analyze demo:separate"; $L analyze demo:separate
+echo; echo "== lbuild analyze demo:combined"; $L analyze demo:combined
 echo; $L images

@@ -84,7 +84,7 @@ done
   echo "Versions: lbuild $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?'), node $(node --version)$(command -v buildah >/dev/null && echo ", buildah $(buildah --version | awk '{print $3}')")$($DOCKER version --format ' , docker {{.Server.Version}}' 2>/dev/null || true)."
   echo "Each cell: median of $runs runs (min-max), seconds, tools run in alternation. Dockerfile: COPY package.json, RUN, COPY src/ (the context), RUN."
   echo
-  echo "| context | phase | ${tools[*]} | lbuild / best peer |" | sed 's/ /  /g; s/  |/ |/g'
+  echo "| context | phase | $(printf '%s | ' "${tools[@]}")lbuild / best peer |"
   echo "| --- | --- |$(for _ in "${tools[@]}"; do printf ' ---: |'; done) ---: |"
   for ctx in ctx-5k ctx-50k; do
     for phase in noop edit; do

@@ -6,7 +6,7 @@ import type { HistoryLine } from '../src/cache/records.js';
 import { parseDockerfile } from '../src/dockerfile/parse.js';
 import { failsThreshold, lint, lintSarif } from '../src/lint/engine.js';
 import { RULES } from '../src/lint/rules/index.js';
-import { lbuild, removeDir, tempDir } from './helpers/cli.js';
+import { REPO, lbuild, removeDir, tempDir } from './helpers/cli.js';
 
 const ids = (src: string): string[] => lint(parseDockerfile(src), src).map((f) => `${f.line}:${f.rule}`);
 
@@ -114,4 +114,20 @@ test('lbuild lint CLI: formats and exit codes', async () => {
   } finally {
     await removeDir(d);
   }
+});
+
+test('lint: on the conformance Dockerfiles only the judged true positives fire', async () => {
+  const cases = path.join(REPO, '..', 'shared', 'conformance', 'cases');
+  const seen: string[] = [];
+  for (const c of (await fsp.readdir(cases)).sort()) {
+    const name = (await fsp.readFile(path.join(cases, c, 'DOCKERFILE'), 'utf8').catch(() => 'Dockerfile')).trim();
+    const src = await fsp.readFile(path.join(cases, c, name), 'utf8').catch(() => undefined);
+    if (src === undefined) continue;
+    for (const f of lint(parseDockerfile(src, name), src)) seen.push(`${c}:${f.rule}`);
+  }
+  // LB006 (ADD of a plain file) and LB007 (:latest base) are true positives in these test cases;
+  // whiteout-base deletes in later RUNs on purpose (LB002). Nothing else may fire.
+  const unexpected = seen.filter((s) => !/:LB00[67]$/.test(s) && s !== 'whiteout-base:LB002');
+  assert.deepEqual(unexpected, []);
+  assert.ok(seen.length > 0);
 });
