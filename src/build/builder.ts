@@ -56,10 +56,14 @@ export interface StepRecord {
   cache: 'hit' | 'miss';
   reason?: string;
   key: string;
+  /** when the step started, from the start of the build */
+  startMs: number;
   durationMs: number;
   /** for hits: how long the step took when it last ran for real */
   savedMs?: number;
   layer: { diffId: Digest; size: number } | null;
+  /** set on the step that failed the build */
+  status?: 'failed';
 }
 
 interface StageResult {
@@ -121,6 +125,12 @@ export class Builder {
   private statCache!: StatCache;
   private ignore: IgnoreMatcher | undefined;
   private currentVertex: Vertex | undefined;
+  private buildStart = Date.now();
+
+  /** The steps done so far (all of them after build(); up to the failing one after a failure). */
+  get stepsSoFar(): readonly StepRecord[] {
+    return this.steps;
+  }
 
   constructor(private readonly opts: BuildOptions) {
     this.snapshotter = new Snapshotter(opts.store);
@@ -138,6 +148,7 @@ export class Builder {
     this.mtimeClamp = sde !== undefined && sde !== '' ? Number(sde) : undefined;
     this.contextRoot = realpathSync(o.contextDir);
     const started = Date.now();
+    this.buildStart = started;
     await this.snapshotter.recoverStale();
     const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
     this.previous = await this.records.last(o.dockerfilePath, targetLabel);
@@ -225,13 +236,18 @@ export class Builder {
         state.lastStep = { index: n, missed: r.cache === 'miss' };
         this.steps.push({
           stage: label, index: n, total, line: instr.line, instruction: instr.text, cache: r.cache,
-          ...(r.reason ? { reason: r.reason } : {}), key: r.key, durationMs: Date.now() - started,
+          ...(r.reason ? { reason: r.reason } : {}), key: r.key, startMs: started - this.buildStart, durationMs: Date.now() - started,
           ...(r.savedMs !== undefined ? { savedMs: r.savedMs } : {}), layer: r.layer,
         });
         if (r.cache === 'hit') v.cached();
         else v.done();
       } catch (e) {
-        v.error(e instanceof Error ? e.message : String(e));
+        const message = e instanceof Error ? e.message : String(e);
+        v.error(message);
+        this.steps.push({
+          stage: label, index: n, total, line: instr.line, instruction: instr.text, cache: 'miss', reason: message,
+          key: '', startMs: started - this.buildStart, durationMs: Date.now() - started, layer: null, status: 'failed',
+        });
         throw e;
       }
     }

@@ -62,7 +62,13 @@ export function explainMiss(
       if (a !== b) return `build-arg ${n} changed (${a ?? 'unset'} → ${b ?? 'unset'})`;
     }
   }
-  if (!sameJson(prev.inputs.op, cur.inputs.op)) return 'instruction changed';
+  if (!sameJson(prev.inputs.op, cur.inputs.op)) {
+    const { from: a, ...restA } = prev.inputs.op;
+    const { from: b, ...restB } = cur.inputs.op;
+    if (a !== b && sameJson(restA, restB) && typeof b === 'string' && b.startsWith('stage:')) return 'source stage changed';
+    if (a !== b && sameJson(restA, restB)) return 'source image changed';
+    return 'instruction changed';
+  }
   if (prev.inputs.sources !== cur.inputs.sources) {
     return explainFiles(prev.files ?? {}, cur.files ?? {}) ?? 'source changed';
   }

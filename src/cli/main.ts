@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { buildCommand } from './commands/build.js';
+import { reportCommand } from './commands/report.js';
 import { lintCommand } from './commands/lint.js';
 import { dfCommand } from './commands/df.js';
 import { cacheCommand } from './commands/cache.js';
@@ -42,6 +43,7 @@ export async function main(args: string[]): Promise<number> {
     .command(analyzeCommand)
     .command(dfCommand)
     .command(lintCommand)
+    .command(reportCommand)
     .strict()
     .help()
     .version(false)

@@ -7,6 +7,10 @@ export interface BuildReport {
   version: 1;
   image: { id: string; tags: string[] };
   durationMs: number;
+  /** the build failed: steps end with the failing one (status "failed") */
+  failed?: boolean;
+  /** when the build finished (ISO time) */
+  finished?: string;
   steps: {
     stage: string;
     index: number;
@@ -16,20 +20,24 @@ export interface BuildReport {
     cache: 'hit' | 'miss';
     reason?: string;
     key: string;
+    startMs: number;
     durationMs: number;
     savedMs?: number;
     layer: { diffId: string; size: number } | null;
+    status?: 'failed';
   }[];
   summary: { steps: number; hits: number; misses: number; hitRatio: number; savedMs: number };
 }
 
-export function buildReport(r: BuildResult): BuildReport {
+export function buildReport(r: Pick<BuildResult, 'steps' | 'durationMs'> & { image: { id: string; tags: string[] } }, failed = false): BuildReport {
   const hits = r.steps.filter((s) => s.cache === 'hit').length;
   const total = r.steps.length;
   return {
     version: 1,
     image: { id: r.image.id, tags: r.image.tags },
     durationMs: r.durationMs,
+    ...(failed ? { failed: true } : {}),
+    finished: new Date().toISOString(),
     steps: r.steps.map((s) => ({ ...s })),
     summary: {
       steps: total,
@@ -60,7 +68,7 @@ export function reportMarkdown(rep: BuildReport): string {
     '| --- | --- | --- | ---: | ---: |',
     ...rep.steps.map(
       (s) =>
-        `| ${cell(`[${s.stage} ${s.index}/${s.total}] ${s.instruction}`)} | ${s.cache === 'hit' ? 'hit' : '**miss**'} | ${cell(s.reason ?? '')} | ${seconds(s.durationMs)} | ${s.layer ? humanSize(s.layer.size) : '0B'} |`,
+        `| ${cell(`[${s.stage} ${s.index}/${s.total}] ${s.instruction}`)} | ${s.status === 'failed' ? '**failed**' : s.cache === 'hit' ? 'hit' : '**miss**'} | ${cell(s.reason ?? '')} | ${seconds(s.durationMs)} | ${s.layer ? humanSize(s.layer.size) : '0B'} |`,
     ),
     '',
   ];

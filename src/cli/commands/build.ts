@@ -6,7 +6,11 @@ import { planBuild, renderPlan } from '../../dockerfile/plan.js';
 import { UsageError } from '../../errors.js';
 import { Builder } from '../../build/builder.js';
 import { chooseMode, jsonProgress, plainProgress, ttyProgress } from '../../report/progress.js';
-import { buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
+import { type BuildReport, buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
+import { renderHtml } from '../../report/html.js';
+import { layerRows } from '../../report/layers.js';
+import { newBuildId, saveReport } from '../../report/store.js';
+import type { StoredImage } from '../../store/store.js';
 import { BuildRecords } from '../../cache/records.js';
 import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
@@ -22,6 +26,7 @@ export interface BuildArgs extends GlobalArgs {
   'nocache-filter'?: string[];
   progress: string;
   report?: string;
+  'report-html'?: string;
   iidfile?: string;
   'cache-from'?: string[];
   'cache-to'?: string;
@@ -42,6 +47,7 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('nocache-filter', { type: 'string', describe: 'stages not to take from the cache (given as --no-cache-filter)' })
     .option('progress', { type: 'string', choices: ['auto', 'plain', 'tty', 'json'], default: 'auto' })
     .option('report', { type: 'string', describe: 'write the build report (JSON) here' })
+    .option('report-html', { type: 'string', describe: 'write a self-contained HTML report here' })
     .option('iidfile', { type: 'string', describe: 'write the image ID here' })
     .option('cache-from', { type: 'string' })
     .option('cache-to', { type: 'string' })
@@ -81,27 +87,46 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
     };
     const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyProgress(write) : plainProgress(write);
     const release = installSignalCleanup(store.tmpDir);
-    try {
-      const result = await new Builder({
-        store,
-        contextDir: path.resolve(argv.context),
-        dockerfilePath: df.path,
-        dockerfileName: df.display,
-        dockerfileText: df.text,
-        tags: asArray(argv.tag),
-        buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true),
-        ...(argv.target ? { target: argv.target } : {}),
-        network: argv.network as 'default' | 'none' | 'host',
-        labels: parsePairs(asArray(argv.label), '--label'),
-        progress,
-        noCache: !argv.cache,
-        noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
-      }).build();
-      const report = buildReport(result);
-      const target = stageLabel(result.plan.stages[result.plan.target] as Stage);
+    const target = stageLabel(plan.stages[plan.target] as Stage);
+    const builder = new Builder({
+      store,
+      contextDir: path.resolve(argv.context),
+      dockerfilePath: df.path,
+      dockerfileName: df.display,
+      dockerfileText: df.text,
+      tags: asArray(argv.tag),
+      buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true),
+      ...(argv.target ? { target: argv.target } : {}),
+      network: argv.network as 'default' | 'none' | 'host',
+      labels: parsePairs(asArray(argv.label), '--label'),
+      progress,
+      noCache: !argv.cache,
+      noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
+    });
+    const started = Date.now();
+    const id = newBuildId();
+    /** reports are written for failed builds too: they show the failing step */
+    const writeReports = async (report: BuildReport, image: StoredImage | undefined): Promise<void> => {
+      await saveReport(store.root, { version: 1, id, dockerfile: df.path, target, report });
       await new BuildRecords(store.root).appendHistory(historyLine(report, df.path, target));
       if (argv.report) await fsp.writeFile(argv.report, `${JSON.stringify(report, null, 2)}\n`);
       if (process.env.GITHUB_STEP_SUMMARY) await fsp.appendFile(process.env.GITHUB_STEP_SUMMARY, reportMarkdown(report));
+      if (argv['report-html']) {
+        const layers = image ? await layerRows(store, image) : undefined;
+        await fsp.writeFile(argv['report-html'], renderHtml(report, layers, image?.tags[0] ?? asArray(argv.tag)[0] ?? df.display));
+      }
+    };
+    try {
+      let result;
+      try {
+        result = await builder.build();
+      } catch (e) {
+        const tags = asArray(argv.tag);
+        await writeReports(buildReport({ steps: [...builder.stepsSoFar], durationMs: Date.now() - started, image: { id: '', tags } }, true), undefined).catch(() => undefined);
+        throw e;
+      }
+      const report = buildReport(result);
+      await writeReports(report, result.image);
       progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
       progress.info(`writing image ${result.image.id}`);
       for (const t of result.image.tags) progress.info(`naming to ${t}`);
