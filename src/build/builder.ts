@@ -6,7 +6,9 @@ import { type KeyInputs, stepKey } from '../cache/key.js';
 import { StatCache, sourcesDigest } from '../context/checksum.js';
 import { type IgnoreMatcher, loadIgnore, makeMatcher } from '../context/ignore.js';
 import { cleanSource } from '../context/select.js';
-import { CacheIndex } from '../store/cache.js';
+import { type CacheRecord, CacheIndex } from '../store/cache.js';
+import { pullImage } from '../registry/transfer.js';
+import type { ImportedCache } from '../cache/remote.js';
 import { saveBuildInfo } from '../store/buildinfo.js';
 import { DockerfileError } from '../dockerfile/errors.js';
 import type { CopyInstr, Instruction, RunInstr } from '../dockerfile/instructions.js';
@@ -44,6 +46,11 @@ export interface BuildOptions {
   noCache?: boolean;
   /** --no-cache-filter: stages (by name or index) not taken from the cache */
   noCacheFilter?: string[];
+  /** --pull: check the registry for base images even when the store has them */
+  pull?: boolean;
+  insecureRegistries?: string[];
+  /** records imported with --cache-from */
+  cacheFrom?: ImportedCache;
 }
 
 /** One layer step of the build, for reports (DESIGN.md section 7). */
@@ -127,6 +134,17 @@ export class Builder {
   private currentVertex: Vertex | undefined;
   private buildStart = Date.now();
 
+  /** Cache records to export: mode max, every step built; min, those whose layer is in the image. */
+  async exportRecords(mode: 'min' | 'max', image: StoredImage): Promise<CacheRecord[]> {
+    const inImage = new Set(image.config.rootfs.diff_ids);
+    const out: CacheRecord[] = [];
+    for (const s of this.recorded) {
+      const r = await this.cache.get(s.key);
+      if (r && (mode === 'max' || inImage.has(r.diffId))) out.push(r);
+    }
+    return out;
+  }
+
   /** The steps done so far (all of them after build(); up to the failing one after a failure). */
   get stepsSoFar(): readonly StepRecord[] {
     return this.steps;
@@ -190,13 +208,20 @@ export class Builder {
     return { config: img.config, layers: [...img.config.rootfs.diff_ids], key: `image:${img.manifestDigest}`, origins: img.config.rootfs.diff_ids.map(() => null) };
   }
 
+  /** A base or --from image: from the store, else pulled (always checked with --pull). */
   private async imageByRef(ref: string, line: number): Promise<StoredImage> {
+    const o = this.opts;
+    if (!o.pull) {
+      const local = await o.store.getImage(ref).catch(() => undefined);
+      if (local) return local;
+    }
     try {
-      return await this.opts.store.getImage(ref);
+      const v = o.progress.vertex(`[internal] pull ${ref}`);
+      const img = await pullImage(o.store, ref, { insecure: o.insecureRegistries ?? [], log: (l) => v.log(l) });
+      v.done();
+      return img;
     } catch (e) {
-      if (e instanceof LbuildError) {
-        throw new DockerfileError(this.plan.file, line, `image ${ref} is not in the store (lbuild import or lbuild load it first)`);
-      }
+      if (e instanceof LbuildError) throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store and cannot be pulled (${e.message})`);
       throw e;
     }
   }
@@ -274,8 +299,16 @@ export class Builder {
       const key = stepKey(prepared.inputs);
       const step = { stage: at.label, index: at.index, line: instr.line, instruction: instr.text, key, inputs: prepared.inputs, ...(prepared.files ? { files: prepared.files } : {}) };
       const bypass = o.noCache === true || (o.noCacheFilter ?? []).some((f) => f.toLowerCase() === at.label || f === String(stage.index) || f.toLowerCase() === stage.name);
-      const rec = bypass ? undefined : await this.cache.get(key);
-      if (rec && (await o.store.content.has(rec.diffId))) {
+      let rec = bypass ? undefined : await this.cache.get(key);
+      if (rec && !(await o.store.content.has(rec.diffId))) rec = undefined;
+      const imported = bypass || rec ? undefined : o.cacheFrom?.lookup(key);
+      if (imported) {
+        // a hit in an imported cache: fetch just this layer, and remember it locally
+        await o.cacheFrom?.fetch(o.store, imported);
+        rec = { version: 1, key, diffId: imported.diffId, size: await o.store.content.size(imported.diffId), createdBy: imported.createdBy, created: new Date().toISOString(), durationMs: imported.durationMs, lastUsed: new Date().toISOString() };
+        await this.cache.put(rec);
+      }
+      if (rec) {
         await this.cache.touch(rec);
         state.config = configWithLayer(state.config, rec.diffId, { created: this.created, created_by: prepared.createdBy });
         this.recorded.push({ ...step, cache: 'hit' });

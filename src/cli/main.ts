@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { buildCommand } from './commands/build.js';
+import { pullCommand, pushCommand } from './commands/registry.js';
 import { reportCommand } from './commands/report.js';
 import { lintCommand } from './commands/lint.js';
 import { dfCommand } from './commands/df.js';
@@ -44,6 +45,8 @@ export async function main(args: string[]): Promise<number> {
     .command(dfCommand)
     .command(lintCommand)
     .command(reportCommand)
+    .command(pullCommand)
+    .command(pushCommand)
     .strict()
     .help()
     .version(false)

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LbuildError, NotFoundError, UsageError } from '../errors.js';
 import { type Digest, isDigest } from '../oci/digest.js';
+import { readJsonFile } from '../util/fsx.js';
 import { normalizeTag } from '../oci/reference.js';
 import { type Descriptor, type ImageConfig, type Manifest, MediaType } from '../oci/types.js';
 import { CacheIndex } from './cache.js';
@@ -192,6 +193,12 @@ export class Store {
       const c = await this.content.readJson<ImageConfig>(id as Digest).catch(() => undefined);
       for (const l of m?.layers ?? []) live.add(l.digest);
       for (const d of c?.rootfs.diff_ids ?? []) live.add(d);
+    }
+    // the gzip form of a live layer (made by push) stays with it
+    for (const d of [...live]) {
+      if (!isDigest(d)) continue;
+      const gz = await readJsonFile<{ digest: Digest }>(path.join(this.root, 'cache', 'compressed', `${d.slice(7)}.json`)).catch(() => undefined);
+      if (gz) live.add(gz.digest);
     }
     let blobs = 0;
     for (const d of await this.content.list()) {

@@ -10,6 +10,7 @@ import { type BuildReport, buildReport, historyLine, reportMarkdown } from '../.
 import { renderHtml } from '../../report/html.js';
 import { layerRows } from '../../report/layers.js';
 import { newBuildId, saveReport } from '../../report/store.js';
+import { exportCache, importCache, parseCacheSpec } from '../../cache/remote.js';
 import type { StoredImage } from '../../store/store.js';
 import { BuildRecords } from '../../cache/records.js';
 import { type Stage, stageLabel } from '../../dockerfile/plan.js';
@@ -34,6 +35,7 @@ export interface BuildArgs extends GlobalArgs {
   network: string;
   'print-plan'?: boolean;
   pull?: boolean;
+  'insecure-registry'?: string[];
 }
 
 export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
@@ -53,7 +55,8 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('cache-to', { type: 'string' })
     .option('label', { type: 'string', describe: 'K=V label on the image (repeatable)' })
     .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
-    .option('pull', { type: 'boolean', default: false })
+    .option('pull', { type: 'boolean', default: false, describe: 'check the registry for base images even when present' })
+    .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
     .option('print-plan', { type: 'boolean', default: false, describe: 'print the build plan and exit' }) as unknown as Argv<BuildArgs>;
 }
 
@@ -86,6 +89,11 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       process.stderr.write(t);
     };
     const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyProgress(write) : plainProgress(write);
+    const insecure = asArray(argv['insecure-registry']);
+    const cacheFrom = asArray(argv['cache-from']).map((c) => parseCacheSpec(c, '--cache-from'));
+    const cacheTo = argv['cache-to'] ? parseCacheSpec(argv['cache-to'], '--cache-to') : undefined;
+    const imported = cacheFrom.length ? await importCache(store, cacheFrom, { insecure }) : undefined;
+    if (imported) progress.info(`cache: ${imported.size} record(s) imported from ${cacheFrom.map((c) => c.ref ?? c.dir).join(', ')}`);
     const release = installSignalCleanup(store.tmpDir);
     const target = stageLabel(plan.stages[plan.target] as Stage);
     const builder = new Builder({
@@ -102,6 +110,9 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       progress,
       noCache: !argv.cache,
       noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
+      pull: argv.pull === true,
+      insecureRegistries: insecure,
+      ...(imported ? { cacheFrom: imported } : {}),
     });
     const started = Date.now();
     const id = newBuildId();
@@ -127,6 +138,10 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       }
       const report = buildReport(result);
       await writeReports(report, result.image);
+      if (cacheTo) {
+        const n = await exportCache(store, cacheTo, await builder.exportRecords(cacheTo.mode, result.image), { insecure });
+        progress.info(`cache: exported ${n} record(s) to ${cacheTo.ref ?? cacheTo.dir} (mode=${cacheTo.mode})`);
+      }
       progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
       progress.info(`writing image ${result.image.id}`);
       for (const t of result.image.tags) progress.info(`naming to ${t}`);

@@ -3,8 +3,6 @@ import { type GlobalArgs, notImplemented } from '../common.js';
 
 /** Commands of the CLI contract that later work fills in; they answer "not implemented yet" (exit 2). */
 const PENDING: [string, string][] = [
-  ['pull <ref>', 'Pull an image from a registry'],
-  ['push <image> [ref]', 'Push an image to a registry'],
   ['prune', 'Remove unused data'],
   ['fsck', 'Verify the store'],
 ];

@@ -1,0 +1,179 @@
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { LbuildError, UsageError } from '../errors.js';
+import { type Digest, hexOf, sha256 } from '../oci/digest.js';
+import { decompress } from '../util/decompress.js';
+import { type Descriptor, type ImageIndex, type Manifest, MediaType } from '../oci/types.js';
+import { type ClientOptions, RegistryClient } from '../registry/client.js';
+import { resolveRemote } from '../registry/ref.js';
+import { compressAll, fetchLayer, uploadIfMissing } from '../registry/transfer.js';
+import type { CacheRecord } from '../store/cache.js';
+import type { Store } from '../store/store.js';
+
+/**
+ * The shared build cache, as an OCI artifact (version 1): an image manifest whose config has
+ * media type `application/vnd.lbuild.cache.config.v1+json` and holds the records
+ * `{version: 1, records: [{key, diffId, layer: {digest, size, mediaType}, createdBy, durationMs}]}`,
+ * and whose layers are the gzip layer blobs those records name (so the registry keeps them).
+ * Pushed to a registry tag (`type=registry,ref=R`) or written as an OCI layout directory
+ * (`type=local,dest=DIR`, tag `cache`). Import reads only the manifest and config; a layer is
+ * fetched when a step hits it.
+ */
+export const CACHE_CONFIG_TYPE = 'application/vnd.lbuild.cache.config.v1+json';
+
+export interface RemoteRecord {
+  key: string;
+  diffId: Digest;
+  layer: Descriptor;
+  createdBy: string;
+  durationMs: number;
+}
+
+interface CacheConfig {
+  version: 1;
+  records: RemoteRecord[];
+}
+
+export interface CacheSpec {
+  type: 'registry' | 'local';
+  ref?: string;
+  dir?: string;
+  mode: 'min' | 'max';
+  gzipLevel: number;
+}
+
+export function parseCacheSpec(spec: string, flag: string): CacheSpec {
+  const kv: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw new UsageError(`${flag} ${spec}: expected key=value pairs (type=registry,ref=…)`);
+    kv[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  const type = kv.type ?? 'registry';
+  if (type !== 'registry' && type !== 'local') throw new UsageError(`${flag}: unsupported cache type "${type}" (registry or local)`);
+  const mode = kv.mode ?? 'min';
+  if (mode !== 'min' && mode !== 'max') throw new UsageError(`${flag}: mode must be min or max`);
+  const out: CacheSpec = { type, mode, gzipLevel: kv['compression-level'] ? Number(kv['compression-level']) : 6 };
+  if (type === 'registry') {
+    if (!kv.ref) throw new UsageError(`${flag}: type=registry needs ref=`);
+    out.ref = kv.ref;
+  } else {
+    const dir = flag === '--cache-to' ? kv.dest : kv.src;
+    if (!dir) throw new UsageError(`${flag}: type=local needs ${flag === '--cache-to' ? 'dest' : 'src'}=`);
+    out.dir = dir;
+  }
+  return out;
+}
+
+/** Records imported with --cache-from; `fetch` brings a hit's layer into the store. */
+export class ImportedCache {
+  constructor(
+    private readonly records: Map<string, RemoteRecord>,
+    private readonly fetcher: (store: Store, r: RemoteRecord) => Promise<void>,
+  ) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  lookup(key: string): RemoteRecord | undefined {
+    return this.records.get(key);
+  }
+
+  async fetch(store: Store, r: RemoteRecord): Promise<void> {
+    if (!(await store.content.has(r.diffId))) await this.fetcher(store, r);
+  }
+}
+
+export async function importCache(store: Store, specs: readonly CacheSpec[], opts: ClientOptions): Promise<ImportedCache> {
+  const all = new Map<string, RemoteRecord>();
+  const fetchers = new Map<string, (store: Store, r: RemoteRecord) => Promise<void>>();
+  for (const spec of specs) {
+    let cfg: CacheConfig | undefined;
+    let fetcher: (store: Store, r: RemoteRecord) => Promise<void>;
+    if (spec.type === 'registry') {
+      const client = new RegistryClient(resolveRemote(spec.ref as string), opts);
+      const m = await client.getManifest(resolveRemote(spec.ref as string).tag ?? 'latest').catch((e: unknown) => {
+        if (e instanceof LbuildError && /not found/.test(e.message)) return undefined; // no cache there yet
+        throw e;
+      });
+      if (!m) continue;
+      const manifest = JSON.parse(m.bytes.toString('utf8')) as Manifest;
+      if (manifest.config?.mediaType !== CACHE_CONFIG_TYPE) throw new LbuildError(`--cache-from ${spec.ref}: not an lbuild cache`);
+      const chunks: Buffer[] = [];
+      for await (const c of await client.blob(manifest.config.digest)) chunks.push(c as Buffer);
+      const bytes = Buffer.concat(chunks);
+      if (sha256(bytes) !== manifest.config.digest) throw new LbuildError(`--cache-from ${spec.ref}: cache config digest mismatch`);
+      cfg = JSON.parse(bytes.toString('utf8')) as CacheConfig;
+      fetcher = async (st, r) => st.content.commit(await fetchLayer(st, client, r.layer, r.diffId));
+    } else {
+      const dir = spec.dir as string;
+      const index = JSON.parse(await fsp.readFile(path.join(dir, 'index.json'), 'utf8').catch(() => '{"manifests":[]}')) as ImageIndex;
+      const desc = index.manifests[0];
+      if (!desc) continue;
+      const blob = (d: string): string => path.join(dir, 'blobs', 'sha256', hexOf(d as Digest));
+      const manifest = JSON.parse(await fsp.readFile(blob(desc.digest), 'utf8')) as Manifest;
+      const bytes = await fsp.readFile(blob(manifest.config.digest));
+      if (sha256(bytes) !== manifest.config.digest) throw new LbuildError(`--cache-from ${dir}: cache config digest mismatch`);
+      cfg = JSON.parse(bytes.toString('utf8')) as CacheConfig;
+      fetcher = async (st, r) => {
+        const staged = await st.content.stage(decompress(createReadStream(blob(r.layer.digest)), 'gzip'), r.diffId, `cached layer ${r.layer.digest}`);
+        await st.content.commit(staged);
+      };
+    }
+    if (cfg?.version !== 1) continue;
+    for (const r of cfg.records) {
+      if (!all.has(r.key)) {
+        all.set(r.key, r);
+        fetchers.set(r.key, fetcher);
+      }
+    }
+  }
+  return new ImportedCache(all, async (st, r) => (fetchers.get(r.key) as (s: Store, r: RemoteRecord) => Promise<void>)(st, r));
+}
+
+/** --cache-to: the given records (min: the final image's steps; max: every step built) and their layers. */
+export async function exportCache(store: Store, spec: CacheSpec, records: readonly CacheRecord[], opts: ClientOptions & { log?: (l: string) => void }): Promise<number> {
+  const unique = [...new Map(records.map((r) => [r.key, r])).values()];
+  const gz = await compressAll(store, unique.map((r) => r.diffId), spec.gzipLevel);
+  const remote: RemoteRecord[] = unique.map((r, i) => ({
+    key: r.key,
+    diffId: r.diffId,
+    layer: { mediaType: MediaType.ociLayerGzip, digest: (gz[i] as { digest: Digest }).digest, size: (gz[i] as { size: number }).size },
+    createdBy: r.createdBy,
+    durationMs: r.durationMs,
+  }));
+  const configBytes = Buffer.from(JSON.stringify({ version: 1, records: remote } satisfies CacheConfig));
+  const layers = [...new Map(remote.map((r) => [r.layer.digest, r.layer])).values()];
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: CACHE_CONFIG_TYPE, digest: sha256(configBytes), size: configBytes.length },
+    layers,
+  };
+  const mbytes = Buffer.from(JSON.stringify(manifest));
+  const log = opts.log ?? (() => undefined);
+  if (spec.type === 'registry') {
+    const ref = resolveRemote(spec.ref as string);
+    const client = new RegistryClient(ref, opts);
+    for (const l of layers) await uploadIfMissing(client, store, l.digest, l.size, log);
+    await store.content.ingest(configBytes);
+    await uploadIfMissing(client, store, manifest.config.digest, configBytes.length, log);
+    await client.putManifest(ref.tag ?? 'latest', mbytes, MediaType.ociManifest);
+  } else {
+    const dir = spec.dir as string;
+    const blobs = path.join(dir, 'blobs', 'sha256');
+    await fsp.mkdir(blobs, { recursive: true });
+    for (const l of layers) await fsp.copyFile(store.content.path(l.digest), path.join(blobs, hexOf(l.digest)));
+    await fsp.writeFile(path.join(blobs, hexOf(manifest.config.digest)), configBytes);
+    await fsp.writeFile(path.join(blobs, hexOf(sha256(mbytes))), mbytes);
+    await fsp.writeFile(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    const index: ImageIndex = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociIndex,
+      manifests: [{ mediaType: MediaType.ociManifest, digest: sha256(mbytes), size: mbytes.length, annotations: { 'org.opencontainers.image.ref.name': 'cache' } }],
+    };
+    await fsp.writeFile(path.join(dir, 'index.json'), JSON.stringify(index));
+  }
+  return remote.length;
+}

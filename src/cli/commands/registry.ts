@@ -1,0 +1,47 @@
+import type { Argv, CommandModule } from 'yargs';
+import { pullImage, pushImage } from '../../registry/transfer.js';
+import { type GlobalArgs, asArray, openStore, print } from '../common.js';
+
+interface PullArgs extends GlobalArgs {
+  ref: string;
+  'insecure-registry'?: string[];
+}
+
+interface PushArgs extends GlobalArgs {
+  image: string;
+  ref?: string;
+  'insecure-registry'?: string[];
+  'gzip-level': number;
+}
+
+const log = (l: string): void => {
+  process.stderr.write(`${l}\n`);
+};
+
+export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
+  command: 'pull <ref>',
+  describe: 'Pull an image from a registry (every blob verified; layers already present are skipped)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y.positional('ref', { type: 'string', demandOption: true }).option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' }) as Argv<PullArgs>,
+  handler: async (argv) => {
+    const store = await openStore(argv);
+    const img = await pullImage(store, argv.ref, { insecure: asArray(argv['insecure-registry']), log });
+    print(img.id);
+  },
+};
+
+export const pushCommand: CommandModule<GlobalArgs, PushArgs> = {
+  command: 'push <image> [ref]',
+  describe: 'Push an image to a registry (as IMAGE, or as REF)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .positional('image', { type: 'string', demandOption: true })
+      .positional('ref', { type: 'string' })
+      .option('insecure-registry', { type: 'string' })
+      .option('gzip-level', { type: 'number', default: 6 }) as Argv<PushArgs>,
+  handler: async (argv) => {
+    const store = await openStore(argv);
+    const r = await pushImage(store, argv.image, argv.ref, { insecure: asArray(argv['insecure-registry']), log, gzipLevel: argv['gzip-level'] });
+    print(r.digest);
+  },
+};

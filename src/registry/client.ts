@@ -1,0 +1,172 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
+import { LbuildError } from '../errors.js';
+import { type Credentials, credentialsFor, parseChallenge } from './auth.js';
+import { type RemoteRef, isLoopback } from './ref.js';
+
+export interface ClientOptions {
+  /** registries reached over plain HTTP besides loopback ones (--insecure-registry) */
+  insecure?: readonly string[];
+  retries?: number;
+}
+
+/** An error from the registry, with a message a user can act on. */
+export class RegistryError extends LbuildError {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+/**
+ * A small OCI distribution client on Node's fetch: bearer-token and basic auth from the
+ * WWW-Authenticate challenge (credentials from the Docker config), retries with backoff on
+ * 5xx and connection errors, plain HTTP only for loopback or --insecure-registry hosts.
+ */
+export class RegistryClient {
+  private token: string | undefined;
+  private basic: string | undefined;
+  private creds: Credentials | undefined | null = null;
+  readonly base: string;
+
+  constructor(
+    readonly ref: RemoteRef,
+    private readonly opts: ClientOptions = {},
+  ) {
+    const plain = isLoopback(ref.host) || (opts.insecure ?? []).includes(ref.host);
+    this.base = `${plain ? 'http' : 'https'}://${ref.endpoint}`;
+  }
+
+  private async credentials(): Promise<Credentials | undefined> {
+    if (this.creds === null) this.creds = await credentialsFor(this.ref.host);
+    return this.creds;
+  }
+
+  private async authenticate(challenge: string, scope: string): Promise<void> {
+    const { scheme, params } = parseChallenge(challenge);
+    const creds = await this.credentials();
+    if (scheme === 'basic') {
+      if (!creds) throw new RegistryError(`${this.ref.host}: authentication required (no credentials for it in the Docker config; docker login or set DOCKER_CONFIG)`, 401);
+      this.basic = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      return;
+    }
+    if (scheme !== 'bearer' || !params.realm) throw new RegistryError(`${this.ref.host}: unsupported authentication challenge "${challenge}"`, 401);
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set('service', params.service);
+    url.searchParams.set('scope', params.scope ?? scope);
+    const headers: Record<string, string> = {};
+    if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    const r = await fetch(url, { headers });
+    if (!r.ok) throw new RegistryError(`${this.ref.host}: token request failed (${r.status})${creds ? '' : ': no credentials'}`, r.status);
+    const body = (await r.json()) as { token?: string; access_token?: string };
+    this.token = body.token ?? body.access_token;
+  }
+
+  /** One request with auth and retries. `body` may be a factory (a stream can only be sent once). */
+  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: () => BodyInit | undefined; push?: boolean; okStatuses?: number[] } = {}): Promise<Response> {
+    const scope = `repository:${this.ref.repository}:${init.push ? 'pull,push' : 'pull'}`;
+    const retries = this.opts.retries ?? 3;
+    let authTried = false;
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { ...(init.headers ?? {}) };
+      if (this.token) headers.authorization = `Bearer ${this.token}`;
+      else if (this.basic) headers.authorization = this.basic;
+      let res: Response;
+      try {
+        const body = init.body?.();
+        res = await fetch(path.startsWith('http') ? path : `${this.base}${path}`, {
+          method,
+          headers,
+          redirect: 'follow',
+          ...(body !== undefined ? { body, duplex: 'half' } : {}),
+        } as RequestInit);
+      } catch (e) {
+        if (attempt < retries) {
+          await sleep(200 * 2 ** attempt);
+          continue;
+        }
+        throw new RegistryError(`${this.ref.host}: cannot connect (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`);
+      }
+      if (res.status === 401 && !authTried) {
+        authTried = true;
+        const ch = res.headers.get('www-authenticate');
+        await res.arrayBuffer().catch(() => undefined);
+        if (!ch) throw new RegistryError(`${this.ref.host}: unauthorized`, 401);
+        await this.authenticate(ch, scope);
+        attempt--;
+        continue;
+      }
+      if (res.status >= 500 && attempt < retries) {
+        await res.arrayBuffer().catch(() => undefined);
+        await sleep(200 * 2 ** attempt);
+        continue;
+      }
+      if (res.status === 401 || res.status === 403) {
+        await res.arrayBuffer().catch(() => undefined);
+        throw new RegistryError(`${this.ref.host}/${this.ref.repository}: access denied (${res.status}): check the credentials for ${this.ref.host} in the Docker config`, res.status);
+      }
+      return res;
+    }
+  }
+
+  async getManifest(reference: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    const accept = [
+      'application/vnd.oci.image.index.v1+json',
+      'application/vnd.oci.image.manifest.v1+json',
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+      'application/vnd.docker.distribution.manifest.v2+json',
+    ].join(', ');
+    const r = await this.request('GET', `/v2/${this.ref.repository}/manifests/${reference}`, { headers: { accept } });
+    if (r.status === 404) throw new RegistryError(`${this.ref.display}: not found in the registry`, 404);
+    if (!r.ok) throw new RegistryError(`${this.ref.display}: manifest request failed (${r.status})`, r.status);
+    const bytes = Buffer.from(await r.arrayBuffer());
+    const mediaType = (r.headers.get('content-type') ?? '').split(';')[0] ?? '';
+    return { bytes, mediaType };
+  }
+
+  async blob(digest: string): Promise<Readable> {
+    const r = await this.request('GET', `/v2/${this.ref.repository}/blobs/${digest}`);
+    if (!r.ok || !r.body) throw new RegistryError(`${this.ref.display}: blob ${digest} request failed (${r.status})`, r.status);
+    return Readable.fromWeb(r.body as import('node:stream/web').ReadableStream);
+  }
+
+  async hasBlob(digest: string): Promise<boolean> {
+    const r = await this.request('HEAD', `/v2/${this.ref.repository}/blobs/${digest}`, { push: true });
+    return r.ok;
+  }
+
+  /** Monolithic upload: POST for a session, PUT with the digest (cross-repo mount tried first when a source repo is given). */
+  async uploadBlob(digest: string, size: number, body: () => BodyInit, mountFrom?: string): Promise<void> {
+    if (mountFrom && mountFrom !== this.ref.repository) {
+      const m = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`, { push: true });
+      await m.arrayBuffer().catch(() => undefined);
+      if (m.status === 201) return;
+    }
+    const start = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/`, { push: true });
+    await start.arrayBuffer().catch(() => undefined);
+    const loc = start.headers.get('location');
+    if (start.status !== 202 || !loc) throw new RegistryError(`${this.ref.display}: cannot start an upload (${start.status})`, start.status);
+    const url = new URL(loc, this.base);
+    url.searchParams.set('digest', digest);
+    const put = await this.request('PUT', url.toString(), {
+      push: true,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body,
+    });
+    await put.arrayBuffer().catch(() => undefined);
+    if (put.status !== 201) throw new RegistryError(`${this.ref.display}: upload of ${digest} failed (${put.status})`, put.status);
+  }
+
+  async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+    const r = await this.request('PUT', `/v2/${this.ref.repository}/manifests/${reference}`, {
+      push: true,
+      headers: { 'content-type': mediaType },
+      body: () => bytes,
+    });
+    const text = await r.text().catch(() => '');
+    if (r.status !== 201) throw new RegistryError(`${this.ref.display}: manifest upload failed (${r.status}) ${text.slice(0, 200)}`, r.status);
+  }
+}

@@ -1,0 +1,181 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { hostPlatform } from '../dockerfile/scope.js';
+import { DigestMismatchError, LbuildError } from '../errors.js';
+import { type Digest, hexOf, isDigest, sha256 } from '../oci/digest.js';
+import { gzipFile } from '../oci/layer-file.js';
+import { normalizeTag } from '../oci/reference.js';
+import { type Descriptor, type ImageConfig, type ImageIndex, type Manifest, MediaType } from '../oci/types.js';
+import type { StagedBlob } from '../store/content.js';
+import type { Store, StoredImage } from '../store/store.js';
+import { decompress, type Compression } from '../util/decompress.js';
+import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { type ClientOptions, RegistryClient, RegistryError } from './client.js';
+import { type RemoteRef, resolveRemote } from './ref.js';
+
+export interface TransferOptions extends ClientOptions {
+  log?: (line: string) => void;
+  gzipLevel?: number;
+}
+
+function compressionOf(mediaType: string): Compression {
+  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.gzip')) return 'gzip';
+  if (mediaType.endsWith('+zstd')) return 'zstd';
+  return 'none';
+}
+
+/** A stream that hashes what flows through it; `digest()` once it ended. */
+function hashing(src: Readable): { out: Readable; digest: () => Digest } {
+  const h = createHash('sha256');
+  const out = new PassThrough();
+  src.on('data', (c: Buffer) => h.update(c));
+  src.on('error', (e) => out.destroy(e));
+  src.pipe(out);
+  return { out, digest: () => `sha256:${h.digest('hex')}` };
+}
+
+async function verifiedJson<T>(bytes: Buffer, expected: string | undefined, what: string): Promise<T> {
+  if (expected && sha256(bytes) !== expected) throw new DigestMismatchError(what, expected, sha256(bytes));
+  return JSON.parse(bytes.toString('utf8')) as T;
+}
+
+/** Pick the manifest for this host's platform from an index / manifest list. */
+function pickPlatform(index: ImageIndex, display: string): Descriptor {
+  const p = hostPlatform();
+  const hit =
+    index.manifests.find((m) => m.platform?.os === p.os && m.platform.architecture === p.arch && (!p.variant || m.platform.variant === p.variant)) ??
+    index.manifests.find((m) => m.platform?.os === p.os && m.platform.architecture === p.arch);
+  if (!hit) throw new LbuildError(`${display}: no image for ${p.os}/${p.arch} in its manifest list`);
+  return hit;
+}
+
+/** Fetch one layer blob, verify its digest, decompress it and stage it against its diff_id. */
+export async function fetchLayer(store: Store, client: RegistryClient, desc: Descriptor, diffId: Digest): Promise<StagedBlob> {
+  const { out, digest } = hashing(await client.blob(desc.digest));
+  let staged: StagedBlob;
+  try {
+    staged = await store.content.stage(decompress(out, compressionOf(desc.mediaType)), diffId, `layer ${desc.digest}`);
+  } catch (e) {
+    if (e instanceof LbuildError) throw e;
+    throw new RegistryError(`layer ${desc.digest}: ${(e as Error).message}`);
+  }
+  if (digest() !== desc.digest) {
+    await store.content.discard(staged);
+    throw new DigestMismatchError(`layer ${desc.digest}`, desc.digest, digest());
+  }
+  return staged;
+}
+
+/** `lbuild pull REF`: every blob verified before anything enters the store; layers present are skipped. */
+export async function pullImage(store: Store, input: string, opts: TransferOptions = {}): Promise<StoredImage> {
+  const ref = resolveRemote(input);
+  const client = new RegistryClient(ref, opts);
+  const log = opts.log ?? (() => undefined);
+  let { bytes, mediaType } = await client.getManifest(ref.digest ?? (ref.tag as string));
+  let doc = await verifiedJson<Manifest & Partial<ImageIndex>>(bytes, ref.digest, `manifest of ${ref.display}`);
+  if (Array.isArray(doc.manifests)) {
+    const d = pickPlatform(doc as unknown as ImageIndex, ref.display);
+    ({ bytes, mediaType } = await client.getManifest(d.digest));
+    doc = await verifiedJson<Manifest>(bytes, d.digest, `manifest of ${ref.display}`);
+  }
+  void mediaType;
+  if (!doc.config || !Array.isArray(doc.layers)) throw new LbuildError(`${ref.display}: not an image manifest`);
+  const chunks: Buffer[] = [];
+  for await (const c of await client.blob(doc.config.digest)) chunks.push(c as Buffer);
+  const configBytes = Buffer.concat(chunks);
+  const config = await verifiedJson<ImageConfig>(configBytes, doc.config.digest, `config of ${ref.display}`);
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== doc.layers.length) throw new LbuildError(`${ref.display}: ${doc.layers.length} layers but ${diffIds.length} diff_ids`);
+  const staged: StagedBlob[] = [];
+  try {
+    for (const [i, l] of doc.layers.entries()) {
+      const diffId = diffIds[i] as Digest;
+      if (!isDigest(diffId)) throw new LbuildError(`${ref.display}: bad diff_id ${String(diffId)}`);
+      if (await store.content.has(diffId)) {
+        log(`${hexOf(l.digest).slice(0, 12)}: Already exists`);
+        continue;
+      }
+      log(`${hexOf(l.digest).slice(0, 12)}: Pulling ${l.size} bytes`);
+      staged.push(await fetchLayer(store, client, l, diffId));
+      log(`${hexOf(l.digest).slice(0, 12)}: Pull complete`);
+    }
+    for (const s of staged) await store.content.commit(s);
+    staged.length = 0;
+  } finally {
+    for (const s of staged) await store.content.discard(s);
+  }
+  await store.ensureSnapshots(diffIds);
+  const tags = ref.digest && !input.includes(':') ? [] : ref.digest ? [] : [normalizeTag(input)];
+  const img = await store.commitImage(config, tags, configBytes);
+  log(`Digest: ${sha256(bytes)}`);
+  return img;
+}
+
+interface CompressedRef {
+  digest: Digest;
+  size: number;
+}
+
+/**
+ * The gzip form of a stored layer, made once per store and remembered
+ * (`cache/compressed/<diff_id>.json` → a blob in the content store).
+ */
+export async function compressedLayer(store: Store, diffId: Digest, level = 6): Promise<CompressedRef> {
+  const map = path.join(store.root, 'cache', 'compressed', `${hexOf(diffId)}.json`);
+  const known = await readJsonFile<CompressedRef>(map).catch(() => undefined);
+  if (known && (await store.content.has(known.digest))) return known;
+  const gz = await gzipFile(store.content.path(diffId), store.tmpDir, level);
+  await store.content.adopt(gz.file, gz.digest);
+  const rec = { digest: gz.digest, size: gz.size };
+  await fsp.mkdir(path.dirname(map), { recursive: true });
+  await writeFileAtomic(map, JSON.stringify(rec));
+  return rec;
+}
+
+/** Compress layers, a few at a time (gzip is the slow part of a push). */
+export async function compressAll(store: Store, diffIds: readonly Digest[], level = 6, parallel = 2): Promise<CompressedRef[]> {
+  const out: CompressedRef[] = new Array(diffIds.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < diffIds.length) {
+      const i = next++;
+      out[i] = await compressedLayer(store, diffIds[i] as Digest, level);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, diffIds.length) }, worker));
+  return out;
+}
+
+export async function uploadIfMissing(client: RegistryClient, store: Store, digest: Digest, size: number, log: (l: string) => void): Promise<void> {
+  if (await client.hasBlob(digest)) {
+    log(`${hexOf(digest).slice(0, 12)}: Layer already exists`);
+    return;
+  }
+  log(`${hexOf(digest).slice(0, 12)}: Pushing ${size} bytes`);
+  await client.uploadBlob(digest, size, () => createReadStream(store.content.path(digest)) as unknown as BodyInit);
+  log(`${hexOf(digest).slice(0, 12)}: Pushed`);
+}
+
+/** `lbuild push IMAGE [REF]`: gzip layers (once per store), upload what the registry lacks, then the manifest. */
+export async function pushImage(store: Store, image: string, target: string | undefined, opts: TransferOptions = {}): Promise<{ ref: RemoteRef; digest: Digest }> {
+  const img = await store.getImage(image);
+  const ref = resolveRemote(target ?? image);
+  if (ref.digest || !ref.tag) throw new LbuildError(`push ${ref.display}: give a tag to push to`);
+  const client = new RegistryClient(ref, opts);
+  const log = opts.log ?? (() => undefined);
+  const layers = await compressAll(store, img.config.rootfs.diff_ids, opts.gzipLevel ?? 6);
+  for (const l of layers) await uploadIfMissing(client, store, l.digest, l.size, log);
+  await uploadIfMissing(client, store, img.id, await store.content.size(img.id), log);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociConfig, digest: img.id, size: await store.content.size(img.id) },
+    layers: layers.map((l) => ({ mediaType: MediaType.ociLayerGzip, digest: l.digest, size: l.size })),
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  await client.putManifest(ref.tag, bytes, MediaType.ociManifest);
+  log(`${ref.tag}: digest: ${sha256(bytes)} size: ${bytes.length}`);
+  return { ref, digest: sha256(bytes) };
+}
