@@ -134,13 +134,15 @@ export class Builder {
   private currentVertex: Vertex | undefined;
   private buildStart = Date.now();
 
-  /** Cache records to export: mode max, every step built; min, those whose layer is in the image. */
-  async exportRecords(mode: 'min' | 'max', image: StoredImage): Promise<CacheRecord[]> {
-    const inImage = new Set(image.config.rootfs.diff_ids);
+  /** Cache records to export: mode max, every step built; min, the final image's own steps. */
+  async exportRecords(mode: 'min' | 'max'): Promise<CacheRecord[]> {
+    // min: the steps of the target stage and the stages it is built FROM (its layers' chain)
+    const chain = new Set<string>();
+    for (let st: Stage | undefined = this.plan.stages[this.plan.target]; st; st = st.base.kind === 'stage' ? this.plan.stages[st.base.index] : undefined) chain.add(stageLabel(st));
     const out: CacheRecord[] = [];
     for (const s of this.recorded) {
       const r = await this.cache.get(s.key);
-      if (r && (mode === 'max' || inImage.has(r.diffId))) out.push(r);
+      if (r && (mode === 'max' || chain.has(s.stage))) out.push(r);
     }
     return out;
   }

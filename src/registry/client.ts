@@ -4,6 +4,9 @@ import { LbuildError } from '../errors.js';
 import { type Credentials, credentialsFor, parseChallenge } from './auth.js';
 import { type RemoteRef, isLoopback } from './ref.js';
 
+/** What a request can send: bytes or a stream (sent once; callers pass a factory). */
+export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array>;
+
 export interface ClientOptions {
   /** registries reached over plain HTTP besides loopback ones (--insecure-registry) */
   insecure?: readonly string[];
@@ -66,7 +69,7 @@ export class RegistryClient {
   }
 
   /** One request with auth and retries. `body` may be a factory (a stream can only be sent once). */
-  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: () => BodyInit | undefined; push?: boolean; okStatuses?: number[] } = {}): Promise<Response> {
+  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: () => RequestBody | undefined; push?: boolean; okStatuses?: number[] } = {}): Promise<Response> {
     const scope = `repository:${this.ref.repository}:${init.push ? 'pull,push' : 'pull'}`;
     const retries = this.opts.retries ?? 3;
     let authTried = false;
@@ -139,7 +142,7 @@ export class RegistryClient {
   }
 
   /** Monolithic upload: POST for a session, PUT with the digest (cross-repo mount tried first when a source repo is given). */
-  async uploadBlob(digest: string, size: number, body: () => BodyInit, mountFrom?: string): Promise<void> {
+  async uploadBlob(digest: string, size: number, body: () => RequestBody, mountFrom?: string): Promise<void> {
     if (mountFrom && mountFrom !== this.ref.repository) {
       const m = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`, { push: true });
       await m.arrayBuffer().catch(() => undefined);

@@ -12,7 +12,7 @@ import type { StagedBlob } from '../store/content.js';
 import type { Store, StoredImage } from '../store/store.js';
 import { decompress, type Compression } from '../util/decompress.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
-import { type ClientOptions, RegistryClient, RegistryError } from './client.js';
+import { type ClientOptions, RegistryClient, RegistryError, type RequestBody } from './client.js';
 import { type RemoteRef, resolveRemote } from './ref.js';
 
 export interface TransferOptions extends ClientOptions {
@@ -59,7 +59,7 @@ export async function fetchLayer(store: Store, client: RegistryClient, desc: Des
     staged = await store.content.stage(decompress(out, compressionOf(desc.mediaType)), diffId, `layer ${desc.digest}`);
   } catch (e) {
     if (e instanceof LbuildError) throw e;
-    throw new RegistryError(`layer ${desc.digest}: ${(e as Error).message}`);
+    throw new RegistryError(`layer ${desc.digest}: corrupt or truncated download (${(e as Error).message})`);
   }
   if (digest() !== desc.digest) {
     await store.content.discard(staged);
@@ -154,7 +154,7 @@ export async function uploadIfMissing(client: RegistryClient, store: Store, dige
     return;
   }
   log(`${hexOf(digest).slice(0, 12)}: Pushing ${size} bytes`);
-  await client.uploadBlob(digest, size, () => createReadStream(store.content.path(digest)) as unknown as BodyInit);
+  await client.uploadBlob(digest, size, () => createReadStream(store.content.path(digest)) as AsyncIterable<Uint8Array> as RequestBody);
   log(`${hexOf(digest).slice(0, 12)}: Pushed`);
 }
 

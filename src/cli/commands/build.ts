@@ -139,7 +139,7 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       const report = buildReport(result);
       await writeReports(report, result.image);
       if (cacheTo) {
-        const n = await exportCache(store, cacheTo, await builder.exportRecords(cacheTo.mode, result.image), { insecure });
+        const n = await exportCache(store, cacheTo, await builder.exportRecords(cacheTo.mode), { insecure });
         progress.info(`cache: exported ${n} record(s) to ${cacheTo.ref ?? cacheTo.dir} (mode=${cacheTo.mode})`);
       }
       progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
