@@ -1,4 +1,5 @@
 import { realpathSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BuildRecords, type BuildRecord } from '../cache/records.js';
 import { type RecordedStep, explainMiss } from '../cache/explain.js';
@@ -9,7 +10,9 @@ import { cleanSource } from '../context/select.js';
 import { type CacheRecord, CacheIndex } from '../store/cache.js';
 import { pullImage } from '../registry/transfer.js';
 import type { ImportedCache } from '../cache/remote.js';
+import { type SecretSource, mountKey, prepareMounts } from './mounts.js';
 import { saveBuildInfo } from '../store/buildinfo.js';
+import { Lease } from '../store/leases.js';
 import { DockerfileError } from '../dockerfile/errors.js';
 import type { CopyInstr, Instruction, RunInstr } from '../dockerfile/instructions.js';
 import { parseDockerfile, parseTrigger } from '../dockerfile/parse.js';
@@ -51,6 +54,8 @@ export interface BuildOptions {
   insecureRegistries?: string[];
   /** records imported with --cache-from */
   cacheFrom?: ImportedCache;
+  /** --secret sources by id */
+  secrets?: ReadonlyMap<string, SecretSource>;
 }
 
 /** One layer step of the build, for reports (DESIGN.md section 7). */
@@ -133,6 +138,7 @@ export class Builder {
   private ignore: IgnoreMatcher | undefined;
   private currentVertex: Vertex | undefined;
   private buildStart = Date.now();
+  private readonly lease: Lease;
 
   /** Cache records to export: mode max, every step built; min, the final image's own steps. */
   async exportRecords(mode: 'min' | 'max'): Promise<CacheRecord[]> {
@@ -156,6 +162,7 @@ export class Builder {
     this.snapshotter = new Snapshotter(opts.store);
     this.cache = new CacheIndex(opts.store.root);
     this.records = new BuildRecords(opts.store.root);
+    this.lease = new Lease(opts.store.root);
   }
 
   async build(): Promise<BuildResult> {
@@ -169,6 +176,7 @@ export class Builder {
     this.contextRoot = realpathSync(o.contextDir);
     const started = Date.now();
     this.buildStart = started;
+    await this.lease.start();
     await this.snapshotter.recoverStale();
     const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
     this.previous = await this.records.last(o.dockerfilePath, targetLabel);
@@ -178,6 +186,9 @@ export class Builder {
         const stage = this.plan.stages[idx] as Stage;
         this.results.set(idx, await this.buildStage(stage));
       }
+    } catch (e) {
+      await this.lease.release();
+      throw e;
     } finally {
       await this.statCache.save();
     }
@@ -193,6 +204,7 @@ export class Builder {
       dockerfile: o.dockerfilePath,
       layers: config.rootfs.diff_ids.map((_, i) => final.origins[i] ?? null),
     });
+    await this.lease.release();
     await this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded });
     return { image, steps: this.steps, plan: this.plan, durationMs: Date.now() - started };
   }
@@ -238,6 +250,7 @@ export class Builder {
     const scope = this.plan.globals.child();
     scope.loadEnv(config.config.Env);
     const state: StageState = { config, layers: [...base.layers], key: base.key, origins: [...base.origins], scope, meta: { cmdSetInStage: false } };
+    await this.lease.add(...base.layers);
     const instructions = [...triggers, ...stage.instructions];
     const total = 1 + instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
     const label = stageLabel(stage);
@@ -258,6 +271,7 @@ export class Builder {
       try {
         const r = await this.layerStep(instr, state, stage, v, { label, index: n, firstInStage: n === 2 });
         state.layers.push(r.layer.diffId);
+        await this.lease.add(r.layer.diffId);
         state.origins.push({ line: instr.line, instruction: instr.text, stage: label });
         state.key = r.key;
         state.lastStep = { index: n, missed: r.cache === 'miss' };
@@ -311,6 +325,7 @@ export class Builder {
         await this.cache.put(rec);
       }
       if (rec) {
+        await this.lease.add(rec.diffId);
         await this.cache.touch(rec);
         state.config = configWithLayer(state.config, rec.diffId, { created: this.created, created_by: prepared.createdBy });
         this.recorded.push({ ...step, cache: 'hit' });
@@ -322,7 +337,7 @@ export class Builder {
       if (at.firstInStage && reason === 'base image changed' && stage.base.kind === 'stage') reason = `parent changed (stage ${stageLabel(this.plan.stages[stage.base.index] as Stage)} changed)`;
       v.log(`cache miss: ${reason}`);
       const started = Date.now();
-      const layer = await withLayer(o.store, this.snapshotter, state.layers, this.mtimeClamp, prepared.work);
+      const layer = await withLayer(o.store, this.snapshotter, state.layers, this.mtimeClamp, prepared.work, (d) => this.lease.add(d));
       await this.cache.put({
         version: 1, key, diffId: layer.diffId, size: layer.size, createdBy: prepared.createdBy,
         created: new Date().toISOString(), durationMs: Date.now() - started, lastUsed: new Date().toISOString(),
@@ -337,23 +352,34 @@ export class Builder {
   private async prepareStep(instr: Instruction, state: StageState, stage: Stage): Promise<PreparedStep> {
     const cfg = state.config.config;
     if (instr.kind === 'RUN') {
-      if (instr.mounts.length) throw new DockerfileError(this.plan.file, instr.line, 'RUN --mount is not supported yet');
+      // bind mounts are inputs: their content (context) or source stage (from=) is keyed, secrets by id only
+      const bindSources: string[] = [];
+      for (const m of instr.mounts) {
+        if (m.type !== 'bind') continue;
+        if (m.options.from !== undefined) bindSources.push((await this.copySource(m.options.from, instr.line, stage)).key ?? '');
+        else {
+          this.ignore ??= await loadIgnore(this.contextRoot, this.opts.dockerfilePath);
+          const src = { root: this.contextRoot, ignore: this.ignore, keepOwner: false, what: 'the build context' };
+          bindSources.push((await sourcesDigest(src, [cleanSource(m.options.source ?? '/', this.plan.file, instr.line)], { ignore: this.ignore }, this.statCache)).digest);
+        }
+      }
       return {
         inputs: {
           parent: state.key,
           op: {
             kind: 'RUN', argv: commandArgv(instr.cmd, cfg.Shell), env: cfg.Env ?? [], user: cfg.User ?? '',
             workdir: cfg.WorkingDir || '/', network: instr.network ?? this.opts.network,
+            ...(instr.mounts.length ? { mounts: instr.mounts.map(mountKey), bindSources } : {}),
           },
           args: Object.fromEntries(state.scope.runArgs()),
         },
         createdBy: createdBy(instr, cfg.Shell, state.scope),
-        work: (snap) => this.runInSandbox(instr, state, snap.merged, undefined),
+        work: (snap) => this.runInSandbox(instr, state, stage, snap.merged, undefined),
       };
     }
     if (instr.kind === 'COPY' || instr.kind === 'ADD') {
       const x = expandInstruction(instr, state.scope);
-      const from = await this.copySource(x, stage);
+      const from = await this.copySource(x.from, x.line, stage);
       const op: Record<string, unknown> = {
         kind: x.kind, sources: x.sources, dest: x.dest, workdir: cfg.WorkingDir || '/', chown: x.chown ?? null, chmod: x.chmod ?? null,
         exclude: x.exclude, parents: x.parents, heredocs: x.heredocs.map((h) => [h.name, h.content]), from: from.key,
@@ -402,28 +428,28 @@ export class Builder {
    * Where a COPY/ADD reads from. A --from stage or image is mounted only when the step runs
    * (`open`), never for a cache hit.
    */
-  private async copySource(x: CopyInstr, stage: Stage): Promise<{ key: string | null; open(): Promise<{ source: CopySource; release(): Promise<void> }> }> {
-    if (x.from === undefined) {
+  private async copySource(from: string | undefined, line: number, stage: Stage): Promise<{ key: string | null; open(): Promise<{ source: CopySource; release(): Promise<void> }> }> {
+    if (from === undefined) {
       this.ignore ??= await loadIgnore(this.contextRoot, this.opts.dockerfilePath);
       const source: CopySource = { root: this.contextRoot, ignore: this.ignore, keepOwner: false, what: 'the build context' };
       return { key: null, open: async () => ({ source, release: async () => undefined }) };
     }
-    const ref = resolveFromRef(this.plan.stages, x.from, stage.index, this.plan.file, x.line);
+    const ref = resolveFromRef(this.plan.stages, from, stage.index, this.plan.file, line);
     let layers: Digest[];
     let what: string;
     let key: string;
     if (ref.kind === 'stage') {
       const r = this.results.get(ref.index);
-      if (!r) throw new DockerfileError(this.plan.file, x.line, `--from=${x.from}: stage not built`);
+      if (!r) throw new DockerfileError(this.plan.file, line, `--from=${from}: stage not built`);
       layers = r.layers;
-      what = `stage ${x.from}`;
+      what = `stage ${from}`;
       key = `stage:${r.key}`;
     } else if (ref.kind === 'scratch') {
       layers = [];
       what = 'scratch';
       key = 'scratch';
     } else {
-      const img = await this.imageByRef(ref.ref, x.line);
+      const img = await this.imageByRef(ref.ref, line);
       layers = [...img.config.rootfs.diff_ids];
       what = `image ${ref.ref}`;
       key = `image:${img.manifestDigest}`;
@@ -437,7 +463,7 @@ export class Builder {
     };
   }
 
-  private async runInSandbox(instr: RunInstr, state: StageState, root: string, v: Vertex | undefined): Promise<{ stubs: string[] }> {
+  private async runInSandbox(instr: RunInstr, state: StageState, stage: Stage, root: string, v: Vertex | undefined): Promise<{ stubs: string[] }> {
     const o = this.opts;
     const cfg = state.config.config;
     const log = v ?? this.currentVertex;
@@ -453,6 +479,15 @@ export class Builder {
     if (!env.has('HOME')) env.set('HOME', user.home);
     const cwd = cfg.WorkingDir || '/';
     const stubs = missingMountPoints(root, sandboxMounts('/').filter((m) => m.type === 'bind').map((m) => m.destination));
+    const extra = await prepareMounts(instr.mounts, root, cwd, {
+      file: this.plan.file,
+      line: instr.line,
+      store: this.opts.store,
+      contextRoot: this.contextRoot,
+      secrets: this.opts.secrets ?? new Map(),
+      view: async (from) => (await this.copySource(from, instr.line, stage)).open().then((x) => ({ root: x.source.root, release: x.release })),
+    });
+    stubs.push(...extra.stubs);
     // the working directory must exist (BuildKit creates it too); it is part of the layer
     makeWorkdir(root, cwd, { uid: user.uid, gid: user.gid });
     const result = await runContainer(
@@ -466,12 +501,18 @@ export class Builder {
         additionalGids: user.additionalGids,
         network: instr.network ?? o.network,
         onLine: (l) => log?.log(l),
+        extraMounts: extra.mounts,
       },
       path.join(o.store.root, 'runc'),
       o.store.tmpDir,
-    );
+    ).finally(() => extra.release());
     if (result.exitCode !== 0) {
       const cmd = instr.cmd.form === 'exec' ? JSON.stringify(instr.cmd.args) : instr.cmd.text;
+      // a command killed by a full disk says so in its own words; name the real cause
+      const fs = await statfs(o.store.root).catch(() => undefined);
+      if (fs && fs.bavail * fs.bsize < 1024 * 1024) {
+        throw new DockerfileError(this.plan.file, instr.line, `RUN ${cmd.split('\n')[0]} failed: no space left on the store's disk (${o.store.root})`);
+      }
       const last = result.tail.filter((l) => l.trim() !== '').slice(-1)[0];
       throw new DockerfileError(this.plan.file, instr.line, `RUN ${cmd.split('\n')[0]} exited with code ${result.exitCode}${last ? ` (last output: ${last.trim().slice(0, 200)})` : ''}`);
     }

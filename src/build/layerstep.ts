@@ -37,6 +37,8 @@ export async function withLayer(
   parents: readonly Digest[],
   mtimeClamp: number | undefined,
   work: (snap: ActiveSnapshot) => Promise<{ stubs: string[] } | void>,
+  /** told the new layer's diff_id as soon as it exists (the caller leases it against GC) */
+  onLayer?: (diffId: Digest) => Promise<void>,
 ): Promise<LayerInfo> {
   const snap = await snapshotter.prepare(parents);
   try {
@@ -49,6 +51,7 @@ export async function withLayer(
     }
     await removeMountStubs(snap.upper, stubs, snap.lowers);
     const layer = await diffUpper(store.content, snap.upper, snap.lowers, mtimeClamp);
+    await onLayer?.(layer.diffId);
     await fsp.rm(snap.merged, { recursive: true, force: true });
     await store.snapshots.adopt(layer.diffId, snap.dir);
     return layer;

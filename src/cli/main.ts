@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { buildCommand } from './commands/build.js';
+import { fsckCommand, pruneCommand } from './commands/maintenance.js';
 import { pullCommand, pushCommand } from './commands/registry.js';
 import { reportCommand } from './commands/report.js';
 import { lintCommand } from './commands/lint.js';
@@ -13,7 +14,6 @@ import { imagesCommand } from './commands/images.js';
 import { importCommand } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
 import { loadCommand } from './commands/load.js';
-import { pendingCommands } from './commands/pending.js';
 import { rmiCommand } from './commands/rmi.js';
 import { runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
@@ -47,6 +47,8 @@ export async function main(args: string[]): Promise<number> {
     .command(reportCommand)
     .command(pullCommand)
     .command(pushCommand)
+    .command(fsckCommand)
+    .command(pruneCommand)
     .strict()
     .help()
     .version(false)
@@ -55,10 +57,13 @@ export async function main(args: string[]): Promise<number> {
       if (err) throw err;
       throw new UsageError(msg);
     });
-  for (const c of pendingCommands) cli.command(c);
   try {
     await cli.parseAsync();
   } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === 'ENOSPC') {
+      process.stderr.write(`lbuild: no space left on the store's disk (${(e as Error).message.replace(/^ENOSPC: /, '')})\n`);
+      return 1;
+    }
     if (e instanceof LbuildError) {
       process.stderr.write(`lbuild: ${e.message}\n`);
       if (debug && e.stack) process.stderr.write(`${e.stack}\n`);

@@ -35,6 +35,11 @@ export class ImageIndex {
     return f ?? structuredClone(EMPTY);
   }
 
+  /** Run `fn` holding the index lock without changing the index (garbage collection). */
+  async locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(this.lockFile, fn);
+  }
+
   async update<T>(fn: (idx: ImageIndexFile) => T | Promise<T>): Promise<T> {
     return withLock(this.lockFile, async () => {
       const idx = await this.read();

@@ -7,6 +7,7 @@ import { readJsonFile } from '../util/fsx.js';
 import { normalizeTag } from '../oci/reference.js';
 import { type Descriptor, type ImageConfig, type Manifest, MediaType } from '../oci/types.js';
 import { CacheIndex } from './cache.js';
+import { liveLeases } from './leases.js';
 import { ContentStore } from './content.js';
 import { ImageIndex, type ImageIndexFile } from './images.js';
 import { SnapshotStore } from './snapshots.js';
@@ -62,30 +63,26 @@ export class Store {
   /** Write config + manifest for layers already in the store and record the image (and tags). */
   async commitImage(config: ImageConfig, tags: readonly string[] = [], rawConfig?: Buffer): Promise<StoredImage> {
     const layers = await this.layerDescriptors(config.rootfs.diff_ids);
-    // loaded images keep their config bytes exactly: the image ID is their digest
-    const cfg = rawConfig ? await this.content.ingest(rawConfig) : await this.content.putJson(config);
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: { mediaType: MediaType.ociConfig, digest: cfg.digest, size: cfg.size },
-      layers,
-    };
-    const man = await this.content.putJson(manifest);
     const added = new Date().toISOString();
     const normalized = tags.map(normalizeTag);
-    const moved = await this.images.update((idx) => {
+    // config and manifest are written under the index lock: garbage collection (which holds it
+    // too) never sees them before the image that refers to them
+    return this.images.update(async (idx) => {
+      // loaded images keep their config bytes exactly: the image ID is their digest
+      const cfg = rawConfig ? await this.content.ingest(rawConfig) : await this.content.putJson(config);
+      const manifest: Manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: { mediaType: MediaType.ociConfig, digest: cfg.digest, size: cfg.size },
+        layers,
+      };
+      const man = await this.content.putJson(manifest);
       const prev = idx.images[cfg.digest];
       idx.images[cfg.digest] = { manifest: man.digest, added: prev?.added ?? added };
-      const old: Digest[] = [];
-      for (const t of normalized) {
-        const was = idx.tags[t];
-        if (was && was !== cfg.digest) old.push(was);
-        idx.tags[t] = cfg.digest;
-      }
-      return old;
+      // an image that loses its tag stays as a dangling image, as in Docker
+      for (const t of normalized) idx.tags[t] = cfg.digest;
+      return { id: cfg.digest, manifestDigest: man.digest, manifest, config, tags: normalized, added };
     });
-    void moved; // images that lost their tag stay as dangling images, as in Docker
-    return { id: cfg.digest, manifestDigest: man.digest, manifest, config, tags: normalized, added };
   }
 
   /** A tag, a full image ID or an unambiguous ID prefix → image ID. */
@@ -181,11 +178,23 @@ export class Store {
   }
 
   /** Mark everything the images refer to; delete other blobs and snapshots. */
-  async collectGarbage(extraRoots: Iterable<Digest> = []): Promise<{ blobs: number; snapshots: number }> {
+  async collectGarbage(extraRoots: Iterable<Digest> = []): Promise<{ blobs: number; snapshots: number; bytes: number }> {
+    return this.images.locked(() => this.collectLocked(extraRoots));
+  }
+
+  private async collectLocked(extraRoots: Iterable<Digest>): Promise<{ blobs: number; snapshots: number; bytes: number }> {
     const idx = await this.images.read();
     const live = new Set<string>(extraRoots);
     // layers the build cache points at stay (as Docker keeps build cache on rmi); prune removes them
     for (const r of await new CacheIndex(this.root).list()) live.add(r.diffId);
+    // and so do the layers of builds in flight, and anything made since the oldest of them began
+    const leases = liveLeases(this.root);
+    for (const d of leases.layers) live.add(d);
+    const tooNew = async (p: string): Promise<boolean> => {
+      if (!Number.isFinite(leases.oldestStart)) return false;
+      const st = await fsp.stat(p).catch(() => undefined);
+      return st !== undefined && st.mtimeMs >= leases.oldestStart - 1000;
+    };
     for (const [id, rec] of Object.entries(idx.images)) {
       live.add(id);
       live.add(rec.manifest);
@@ -201,8 +210,10 @@ export class Store {
       if (gz) live.add(gz.digest);
     }
     let blobs = 0;
+    let bytes = 0;
     for (const d of await this.content.list()) {
-      if (!live.has(d)) {
+      if (!live.has(d) && !(await tooNew(this.content.path(d)))) {
+        bytes += await this.content.size(d).catch(() => 0);
         await this.content.delete(d);
         blobs++;
       }
@@ -210,12 +221,12 @@ export class Store {
     let snapshots = 0;
     for (const hex of await this.snapshots.list()) {
       const d = `sha256:${hex}`;
-      if (isDigest(d) && !live.has(d)) {
+      if (isDigest(d) && !live.has(d) && !(await tooNew(this.snapshots.dir(d)))) {
         await this.snapshots.remove(d);
         snapshots++;
       }
     }
-    return { blobs, snapshots };
+    return { blobs, snapshots, bytes };
   }
 
   /** Make sure every layer of an image is extracted as a snapshot. */

@@ -11,11 +11,13 @@ import { renderHtml } from '../../report/html.js';
 import { layerRows } from '../../report/layers.js';
 import { newBuildId, saveReport } from '../../report/store.js';
 import { exportCache, importCache, parseCacheSpec } from '../../cache/remote.js';
+import { parseSecret } from '../../build/mounts.js';
 import type { StoredImage } from '../../store/store.js';
 import { BuildRecords } from '../../cache/records.js';
 import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parsePairs, print } from '../common.js';
+import { normalizeTag } from '../../oci/reference.js';
 
 export interface BuildArgs extends GlobalArgs {
   context: string;
@@ -36,6 +38,7 @@ export interface BuildArgs extends GlobalArgs {
   'print-plan'?: boolean;
   pull?: boolean;
   'insecure-registry'?: string[];
+  secret?: string[];
 }
 
 export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
@@ -57,6 +60,7 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
     .option('pull', { type: 'boolean', default: false, describe: 'check the registry for base images even when present' })
     .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
+    .option('secret', { type: 'string', describe: 'id=X,src=FILE or id=X,env=VAR: a secret for RUN --mount=type=secret (repeatable)' })
     .option('print-plan', { type: 'boolean', default: false, describe: 'print the build plan and exit' }) as unknown as Argv<BuildArgs>;
 }
 
@@ -83,6 +87,7 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       print(renderPlan(plan));
       return;
     }
+    for (const t of asArray(argv.tag)) normalizeTag(t); // a bad name fails before anything runs
     const store = await openStore(argv);
     const mode = chooseMode(argv.progress, Boolean(process.stderr.isTTY));
     const write = (t: string): void => {
@@ -113,6 +118,14 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       pull: argv.pull === true,
       insecureRegistries: insecure,
       ...(imported ? { cacheFrom: imported } : {}),
+      secrets: new Map(asArray(argv.secret).map((x) => {
+        try {
+          const sec = parseSecret(x);
+          return [sec.id, sec] as const;
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      })),
     });
     const started = Date.now();
     const id = newBuildId();

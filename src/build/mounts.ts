@@ -1,0 +1,147 @@
+import { lstatSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { MountSpec } from '../dockerfile/instructions.js';
+import { DockerfileError } from '../dockerfile/errors.js';
+import { sha256 } from '../oci/digest.js';
+import type { Mount } from '../runtime/runc.js';
+import { resolveInRoot } from '../snapshot/rootpath.js';
+import { tempName } from '../util/fsx.js';
+
+/** `--secret id=X,src=FILE` or `id=X,env=VAR`. */
+export interface SecretSource {
+  id: string;
+  file?: string;
+  env?: string;
+}
+
+export function parseSecret(spec: string): SecretSource {
+  const kv: Record<string, string> = {};
+  for (const p of spec.split(',')) {
+    const eq = p.indexOf('=');
+    if (eq > 0) kv[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  const id = kv.id;
+  if (!id) throw new Error(`--secret ${spec}: id= is required`);
+  const file = kv.src ?? kv.source;
+  if (file) return { id, file };
+  if (kv.env) return { id, env: kv.env };
+  // `--secret id=X` alone reads the environment variable X, as buildx does
+  return { id, env: id };
+}
+
+export interface MountContext {
+  file: string;
+  line: number;
+  store: { root: string; tmpDir: string };
+  contextRoot: string;
+  secrets: ReadonlyMap<string, SecretSource>;
+  /** a read-only root for `from=`: a stage or image */
+  view(from: string): Promise<{ root: string; release(): Promise<void> }>;
+}
+
+export interface PreparedMounts {
+  mounts: Mount[];
+  /** mount targets (and their missing parents) the runtime will create in the root: removed after */
+  stubs: string[];
+  release(): Promise<void>;
+}
+
+/** What a mount contributes to the step's cache key: never a secret's value, only its id. */
+export function mountKey(m: MountSpec): Record<string, string> {
+  const o = m.options;
+  switch (m.type) {
+    case 'secret':
+      return { type: 'secret', id: o.id ?? '', target: o.target ?? '' };
+    case 'cache':
+      return { type: 'cache', target: o.target ?? '', id: o.id ?? o.target ?? '' };
+    case 'tmpfs':
+      return { type: 'tmpfs', target: o.target ?? '', size: o.size ?? '' };
+    default:
+      return { type: m.type, target: o.target ?? '', source: o.source ?? '', from: o.from ?? '', rw: o.rw ?? o.readwrite ?? '' };
+  }
+}
+
+function missingFrom(root: string, target: string): string[] {
+  const out: string[] = [];
+  const parts = target.split('/').filter((p) => p !== '');
+  for (let i = 1; i <= parts.length; i++) {
+    const abs = resolveInRoot(root, `/${parts.slice(0, i).join('/')}`, false);
+    try {
+      lstatSync(abs);
+    } catch {
+      out.push(path.relative(root, abs));
+    }
+  }
+  return out;
+}
+
+/**
+ * RUN --mount: secrets (read-only files, only during this RUN), cache dirs (persistent per store,
+ * never in a layer), bind mounts from the context or a stage (read-only), tmpfs.
+ */
+export async function prepareMounts(specs: readonly MountSpec[], root: string, workdir: string, ctx: MountContext): Promise<PreparedMounts> {
+  const mounts: Mount[] = [];
+  const stubs: string[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  const err = (m: string): never => {
+    throw new DockerfileError(ctx.file, ctx.line, m);
+  };
+  try {
+    for (const m of specs) {
+      const o = m.options;
+      const target = o.target ? path.posix.resolve(workdir, o.target) : m.type === 'secret' ? `/run/secrets/${o.id ?? ''}` : '';
+      if (m.type === 'ssh') err('RUN --mount=type=ssh is not supported');
+      if (target === '' || target === '/') err(`--mount=type=${m.type}: a target other than / is required`);
+      stubs.push(...missingFrom(root, target));
+      if (m.type === 'secret') {
+        const id = o.id ?? path.posix.basename(target);
+        const src = ctx.secrets.get(id);
+        if (!src) {
+          if (o.required === 'true') err(`secret ${id} is required but was not given (--secret id=${id},src=FILE)`);
+          continue;
+        }
+        let file = src.file;
+        if (src.env !== undefined) {
+          const value = process.env[src.env];
+          if (value === undefined) err(`secret ${id}: environment variable ${src.env} is not set`);
+          file = path.join(ctx.store.tmpDir, tempName('secret'));
+          await fsp.writeFile(file, value as string, { mode: 0o400 });
+          const f = file;
+          cleanups.push(() => fsp.rm(f, { force: true }));
+        } else if (file && !(await fsp.stat(file).catch(() => undefined))?.isFile()) err(`secret ${id}: ${file} is not a readable file`);
+        mounts.push({ destination: target, type: 'bind', source: path.resolve(file as string), options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+      } else if (m.type === 'cache') {
+        const id = o.id ?? target;
+        const dir = path.join(ctx.store.root, 'cache', 'mounts', sha256(id).slice(7, 31));
+        if (!(await fsp.stat(dir).catch(() => undefined))) {
+          await fsp.mkdir(dir, { recursive: true, mode: o.mode ? Number.parseInt(o.mode, 8) : 0o755 });
+          await fsp.chown(dir, Number(o.uid ?? 0), Number(o.gid ?? 0));
+        }
+        mounts.push({ destination: target, type: 'bind', source: dir, options: ['rbind', o.ro === 'true' || o.readonly === 'true' ? 'ro' : 'rw'] });
+      } else if (m.type === 'tmpfs') {
+        mounts.push({ destination: target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(o.size ? [`size=${o.size}`] : [])] });
+      } else {
+        if (o.rw === 'true' || o.readwrite === 'true') err('RUN --mount=type=bind,rw is not supported (bind mounts are read-only)');
+        let base = ctx.contextRoot;
+        if (o.from) {
+          const v = await ctx.view(o.from);
+          cleanups.push(v.release);
+          base = v.root;
+        }
+        const source = resolveInRoot(base, o.source ?? '/', true);
+        if (!(await fsp.stat(source).catch(() => undefined))) err(`--mount=type=bind: ${o.source ?? '/'} not found in ${o.from ? `stage ${o.from}` : 'the build context'}`);
+        mounts.push({ destination: target, type: 'bind', source, options: ['rbind', 'ro'] });
+      }
+    }
+  } catch (e) {
+    for (const c of cleanups) await c().catch(() => undefined);
+    throw e;
+  }
+  return {
+    mounts,
+    stubs,
+    release: async () => {
+      for (const c of cleanups) await c().catch(() => undefined);
+    },
+  };
+}

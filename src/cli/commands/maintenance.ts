@@ -1,0 +1,76 @@
+import type { Argv, CommandModule } from 'yargs';
+import { parseSize } from '../../analyze/report.js';
+import { dirSize } from '../../analyze/df.js';
+import { LbuildError } from '../../errors.js';
+import { Snapshotter } from '../../snapshot/overlay.js';
+import { CacheIndex } from '../../store/cache.js';
+import { fsck } from '../../store/fsck.js';
+import { humanSize } from '../../util/fsx.js';
+import { type GlobalArgs, openStore, print } from '../common.js';
+
+interface FsckArgs extends GlobalArgs {
+  repair?: boolean;
+}
+
+export const fsckCommand: CommandModule<GlobalArgs, FsckArgs> = {
+  command: 'fsck',
+  describe: 'Verify every blob, image and snapshot of the store (--repair removes what is broken)',
+  builder: (y: Argv<GlobalArgs>) => y.option('repair', { type: 'boolean', default: false }) as Argv<FsckArgs>,
+  handler: async (argv) => {
+    const store = await openStore(argv);
+    if (argv.repair) await new Snapshotter(store).recoverStale();
+    const problems = await fsck(store, argv.repair === true);
+    for (const p of problems) print(`${p.repaired ? 'repaired' : 'problem'}: ${p.what}`);
+    const open = problems.filter((p) => !p.repaired);
+    if (open.length) throw new LbuildError(`fsck: ${open.length} problem(s) found (run lbuild fsck --repair)`);
+    print(problems.length ? `fsck: ${problems.length} problem(s) repaired` : 'fsck: the store is consistent');
+  },
+};
+
+interface PruneArgs extends GlobalArgs {
+  all?: boolean;
+  'keep-storage'?: string;
+}
+
+export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
+  command: 'prune',
+  describe: 'Remove dangling images, unused layers and stale build cache (--all: all build cache; --keep-storage SIZE: least recently used first)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y.option('all', { alias: 'a', type: 'boolean', default: false }).option('keep-storage', { type: 'string', describe: 'keep at most this much (e.g. 10GB)' }) as Argv<PruneArgs>,
+  handler: async (argv) => {
+    const store = await openStore(argv);
+    await new Snapshotter(store).recoverStale();
+    const dangling = await store.images.update((idx) => {
+      const tagged = new Set(Object.values(idx.tags));
+      const gone = Object.keys(idx.images).filter((id) => !tagged.has(id as `sha256:${string}`));
+      for (const id of gone) delete idx.images[id];
+      return gone;
+    });
+    const cache = new CacheIndex(store.root);
+    let records = await cache.list();
+    let removedRecords = 0;
+    for (const r of records) {
+      if (argv.all || !(await store.content.has(r.diffId))) {
+        await cache.remove(r.key);
+        removedRecords++;
+      }
+    }
+    let gc = await store.collectGarbage();
+    if (argv['keep-storage'] !== undefined) {
+      const limit = parseSize(argv['keep-storage']);
+      const used = (): number => dirSize(store.root);
+      records = (await cache.list()).sort((a, b) => a.lastUsed.localeCompare(b.lastUsed));
+      while (used() > limit && records.length) {
+        const r = records.shift();
+        if (!r) break;
+        await cache.remove(r.key);
+        removedRecords++;
+        const more = await store.collectGarbage();
+        gc = { blobs: gc.blobs + more.blobs, snapshots: gc.snapshots + more.snapshots, bytes: gc.bytes + more.bytes };
+      }
+    }
+    for (const id of dangling) print(`deleted image: ${id}`);
+    print(`deleted ${dangling.length} dangling image(s), ${removedRecords} cache record(s), ${gc.blobs} blob(s), ${gc.snapshots} layer snapshot(s)`);
+    print(`Total reclaimed space: ${humanSize(gc.bytes)}`);
+  },
+};

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { type Digest, hexOf, isDigest } from '../oci/digest.js';
+import type { ImageConfig, Manifest } from '../oci/types.js';
+import { isPidAlive } from '../util/fsx.js';
+import { CacheIndex } from './cache.js';
+import type { Store } from './store.js';
+
+export interface FsckProblem {
+  what: string;
+  repaired: boolean;
+}
+
+async function fileDigest(p: string): Promise<Digest> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(p)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+function ownerPid(name: string): number {
+  const m = /-(\d+)-[0-9a-f]{12}(\.json)?$/.exec(name);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Check the store: every blob against its digest, every image's manifest, config and layers,
+ * every layer's snapshot, every cache record's layer, leftovers of dead processes. With repair,
+ * remove what is broken (and re-extract missing snapshots from their blobs).
+ */
+export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]> {
+  const problems: FsckProblem[] = [];
+  const report = (what: string, repaired: boolean): void => {
+    problems.push({ what, repaired });
+  };
+  const bad = new Set<string>();
+  for (const d of await store.content.list()) {
+    const got = await fileDigest(store.content.path(d)).catch(() => undefined);
+    if (got !== d) {
+      bad.add(d);
+      if (repair) await store.content.delete(d);
+      report(`blob ${d}: content does not match its digest${got ? ` (${got})` : ''}`, repair);
+    }
+  }
+  const has = async (d: Digest): Promise<boolean> => !bad.has(d) && (await store.content.has(d));
+  const idx = await store.images.read();
+  const broken: string[] = [];
+  for (const [id, rec] of Object.entries(idx.images)) {
+    if (!isDigest(id)) continue;
+    const missing: string[] = [];
+    if (!(await has(rec.manifest))) missing.push(`manifest ${rec.manifest}`);
+    if (!(await has(id))) missing.push(`config ${id}`);
+    let config: ImageConfig | undefined;
+    let manifest: Manifest | undefined;
+    if (missing.length === 0) {
+      manifest = await store.content.readJson<Manifest>(rec.manifest).catch(() => undefined);
+      config = await store.content.readJson<ImageConfig>(id).catch(() => undefined);
+      if (!manifest || !config) missing.push('unreadable manifest or config');
+    }
+    for (const l of manifest?.layers ?? []) if (!(await has(l.digest))) missing.push(`layer ${l.digest}`);
+    if (missing.length) {
+      broken.push(id);
+      report(`image ${id.slice(7, 19)}: missing ${missing.join(', ')}`, repair);
+      continue;
+    }
+    for (const d of config?.rootfs.diff_ids ?? []) {
+      if (await store.snapshots.has(d)) continue;
+      if (repair) await store.snapshots.ensure(d, () => store.content.open(d));
+      report(`layer ${d}: snapshot missing`, repair);
+    }
+  }
+  if (repair && broken.length) {
+    await store.images.update((i) => {
+      for (const id of broken) delete i.images[id];
+      for (const [t, id] of Object.entries(i.tags)) if (broken.includes(id)) delete i.tags[t];
+    });
+  }
+  const cache = new CacheIndex(store.root);
+  for (const r of await cache.list()) {
+    if (await has(r.diffId)) continue;
+    if (repair) await cache.remove(r.key);
+    report(`cache record ${r.key.slice(0, 12)}: layer ${r.diffId} missing`, repair);
+  }
+  for (const n of await fsp.readdir(store.tmpDir).catch(() => [] as string[])) {
+    if (isPidAlive(ownerPid(n))) continue;
+    if (repair) await fsp.rm(path.join(store.tmpDir, n), { recursive: true, force: true });
+    report(`temp ${n}: left by a process that is gone`, repair);
+  }
+  for (const n of await fsp.readdir(path.join(store.root, 'snapshots')).catch(() => [] as string[])) {
+    const link = await fsp.readFile(path.join(store.root, 'snapshots', n, 'link'), 'utf8').catch(() => undefined);
+    if (link !== undefined) continue;
+    if (repair) await fsp.rm(path.join(store.root, 'snapshots', n), { recursive: true, force: true });
+    report(`snapshot ${n.slice(0, 12)}: incomplete`, repair);
+  }
+  void hexOf;
+  return problems;
+}

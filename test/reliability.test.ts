@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { busyboxRootfsTar, importBusybox } from './helpers/busybox.js';
+import { BIN, lbuild, lbuildOk, removeDir, run, tempDir } from './helpers/cli.js';
+import { mountsUnder, writeContext } from './helpers/context.js';
+
+let dir: string;
+let root: string;
+
+async function storeState(r: string): Promise<string> {
+  // images, blobs, layers and cache entries; build logs (reports, history, stat cache) may grow
+  const out = await run('find', [r, '-not', '-path', `${r}/tmp/*`, '-not', '-path', `${r}/cache/reports*`, '-not', '-path', `${r}/cache/stat*`, '-not', '-path', `${r}/cache/builds*`, '-not', '-name', 'history.jsonl', '-not', '-path', `${r}/leases*`, '-not', '-name', '*.lock', '-not', '-type', 'd', '-printf', '%P %s\n']);
+  return out.stdout.split('\n').sort().join('\n');
+}
+async function layerTexts(r: string, ref: string): Promise<string> {
+  const [i] = JSON.parse((await lbuildOk(r, ['inspect', ref])).stdout) as { RootFS: { Layers: string[] } }[];
+  let all = '';
+  for (const d of i?.RootFS.Layers ?? []) {
+    all += (await run('tar', ['-tvf', path.join(r, 'blobs', 'sha256', d.slice(7))])).stdout;
+    all += (await fsp.readFile(path.join(r, 'blobs', 'sha256', d.slice(7)))).toString('latin1');
+  }
+  return all;
+}
+
+before(async () => {
+  dir = tempDir();
+  root = path.join(dir, 'store');
+  await importBusybox(root, 'busybox:latest');
+});
+after(async () => {
+  await removeDir(dir);
+});
+
+test('secrets: readable during the RUN only; never in a layer, the config, the history or the key', async () => {
+  const secretFile = path.join(dir, 'token.txt');
+  await fsp.writeFile(secretFile, 's3cr3t-value');
+  const ctx = await writeContext(path.join(dir, 'secret'), {
+    // the RUNs prove they could read the secrets (by length) without naming their values
+    Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=tok test "$(wc -c < /run/secrets/tok)" = 12 && echo ok > /ok\nRUN --mount=type=secret,id=env_tok,target=/tmp/t test "$(wc -c < /tmp/t)" = 8 && echo ok2 > /ok2\n',
+  });
+  const rep = path.join(dir, 'secret.json');
+  await lbuildOk(root, ['build', '-t', 'sec:1', '--report', rep, '--secret', `id=tok,src=${secretFile}`, '--secret', 'id=env_tok,env=LB_TEST_TOKEN', ctx], { env: { LB_TEST_TOKEN: 'from-env' } });
+  const layers = await layerTexts(root, 'sec:1');
+  assert.doesNotMatch(layers, /s3cr3t-value|from-env/);
+  assert.doesNotMatch(layers, /run\/secrets|tmp\/t\b/, 'no mount stub of the secret either');
+  const inspect = (await lbuildOk(root, ['inspect', 'sec:1'])).stdout;
+  assert.doesNotMatch(inspect, /s3cr3t-value|from-env/);
+  // a changed secret value does not change the key (keyed on the id only)
+  await fsp.writeFile(secretFile, 'other-value');
+  const again = await lbuild(root, ['build', '-t', 'sec:2', '--report', rep, '--secret', `id=tok,src=${secretFile}`, '--secret', 'id=env_tok,env=LB_TEST_TOKEN', ctx], { env: { LB_TEST_TOKEN: 'from-env' } });
+  assert.equal(again.exitCode, 0, again.stderr);
+  assert.deepEqual((JSON.parse(await fsp.readFile(rep, 'utf8')) as { steps: { cache: string }[] }).steps.map((s) => s.cache), ['hit', 'hit']);
+  const keys = await run('grep', ['-rl', 's3cr3t-value', root]);
+  assert.equal(keys.stdout.trim(), '', 'the secret is nowhere in the store');
+  const missing = await writeContext(path.join(dir, 'secret2'), { Dockerfile: 'FROM busybox\nRUN --mount=type=secret,id=nope,required=true true\n' });
+  const m = await lbuild(root, ['build', missing]);
+  assert.equal(m.exitCode, 1);
+  assert.match(m.stderr, /Dockerfile:2: secret nope is required but was not given/);
+});
+
+test('cache and bind mounts: persistent per store, never in a layer; bind sources are keyed', async () => {
+  const ctx = await writeContext(path.join(dir, 'mounts'), {
+    Dockerfile: [
+      'FROM busybox',
+      "RUN --mount=type=cache,target=/var/cache/x sh -c 'n=$(cat /var/cache/x/n 2>/dev/null || echo 0); echo $((n+1)) > /var/cache/x/n; cp /var/cache/x/n /seen'",
+      'RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/x > /from-bind',
+      'RUN --mount=type=tmpfs,target=/scratch sh -c "echo t > /scratch/t && test -f /scratch/t"',
+    ].join('\n'),
+    'data/x': 'bound-1\n',
+  });
+  await lbuildOk(root, ['build', '--no-cache', '-t', 'm:1', ctx]);
+  await lbuildOk(root, ['build', '--no-cache', '-t', 'm:2', ctx]);
+  assert.equal((await lbuildOk(root, ['run', 'm:2', 'cat', '/seen'])).stdout, '2', 'the cache dir persisted between builds');
+  assert.equal((await lbuildOk(root, ['run', 'm:2', 'cat', '/from-bind'])).stdout, 'bound-1');
+  const layers = await layerTexts(root, 'm:2');
+  assert.doesNotMatch(layers, /var\/cache\/x\/n|mnt\/data|scratch/);
+  const rep = path.join(dir, 'm.json');
+  await fsp.writeFile(path.join(ctx, 'data/x'), 'bound-2\n');
+  await lbuildOk(root, ['build', '--report', rep, '-t', 'm:3', ctx]);
+  const steps = (JSON.parse(await fsp.readFile(rep, 'utf8')) as { steps: { cache: string }[] }).steps.map((s) => s.cache);
+  assert.deepEqual(steps, ['hit', 'miss', 'miss'], 'the bind source changed: that RUN misses');
+});
+
+test('COPY and WORKDIR through symlinks in the image stay inside the image root', async () => {
+  const ctx = await writeContext(path.join(dir, 'esc'), {
+    Dockerfile: 'FROM busybox\nRUN ln -s / /escape && ln -s /proc/self/cwd /selfcwd\nCOPY f /escape/tmp/lbuild-escape-test\nWORKDIR /selfcwd/../../lbuild-wd\nRUN pwd > /wd',
+    f: 'x',
+  });
+  await lbuildOk(root, ['build', '-t', 'esc:1', ctx]);
+  await assert.rejects(fsp.access('/tmp/lbuild-escape-test'), 'nothing written to the host /tmp');
+  await assert.rejects(fsp.access('/lbuild-wd'));
+  assert.equal((await lbuildOk(root, ['run', 'esc:1', 'cat', '/tmp/lbuild-escape-test'])).stdout, 'x');
+});
+
+test('disk full: a clear error, the step cleaned up, the store consistent and usable', async () => {
+  const small = path.join(dir, 'small');
+  await fsp.mkdir(small);
+  const m = await run('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', small]);
+  assert.equal(m.exitCode, 0, m.stderr);
+  try {
+    const r = path.join(small, 'store');
+    await importBusybox(r, 'busybox:latest');
+    const ctx = await writeContext(path.join(dir, 'full'), { Dockerfile: 'FROM busybox\nRUN dd if=/dev/zero of=/big bs=1M count=64\n' });
+    const out = await lbuild(r, ['build', ctx]);
+    assert.equal(out.exitCode, 1);
+    assert.match(out.stderr.trim().split('\n').pop() ?? '', /no space left on the store's disk/);
+    assert.deepEqual(mountsUnder(r), []);
+    assert.deepEqual(await fsp.readdir(path.join(r, 'tmp')), []);
+    const f = await lbuild(r, ['fsck']);
+    assert.equal(f.exitCode, 0, f.stdout + f.stderr);
+    const ok = await writeContext(path.join(dir, 'fits'), { Dockerfile: 'FROM busybox\nRUN echo small > /s\n' });
+    await lbuildOk(r, ['build', '-t', 'fits:1', ok]);
+  } finally {
+    await run('umount', ['-l', small]);
+  }
+});
+
+test('fsck finds a corrupt blob and a missing snapshot; --repair fixes the store', async () => {
+  const r = path.join(dir, 'fsck-store');
+  await importBusybox(r, 'busybox:latest');
+  const ctx = await writeContext(path.join(dir, 'fsckctx'), { Dockerfile: 'FROM busybox\nRUN echo data > /d\n' });
+  await lbuildOk(r, ['build', '-t', 'f:1', ctx]);
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+  const [i] = JSON.parse((await lbuildOk(r, ['inspect', 'f:1'])).stdout) as { RootFS: { Layers: string[] } }[];
+  const top = (i?.RootFS.Layers.at(-1) ?? '').slice(7);
+  await fsp.appendFile(path.join(r, 'blobs', 'sha256', top), 'garbage');
+  await fsp.rm(path.join(r, 'snapshots', (i?.RootFS.Layers[0] ?? '').slice(7)), { recursive: true });
+  const bad = await lbuild(r, ['fsck']);
+  assert.equal(bad.exitCode, 1);
+  assert.match(bad.stdout, /problem: blob sha256:[0-9a-f]+: content does not match its digest/);
+  assert.match(bad.stdout, /problem: image [0-9a-f]{12}: missing layer/);
+  assert.match(bad.stdout, /problem: layer sha256:[0-9a-f]+: snapshot missing/);
+  const fixed = await lbuild(r, ['fsck', '--repair']);
+  assert.equal(fixed.exitCode, 0, fixed.stderr);
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+  assert.equal((await lbuild(r, ['inspect', 'f:1'])).exitCode, 1, 'the broken image is gone');
+  await lbuildOk(r, ['build', '-t', 'f:2', ctx]);
+});
+
+test('prune removes dangling images and unused layers; --all the build cache too; LRU down to --keep-storage', async () => {
+  const r = path.join(dir, 'prune-store');
+  await importBusybox(r, 'busybox:latest');
+  const ctx = await writeContext(path.join(dir, 'prunectx'), { Dockerfile: 'FROM busybox\nRUN head -c 2000000 /dev/urandom > /r\n' });
+  await lbuildOk(r, ['build', '-t', 'p:1', ctx]);
+  await lbuildOk(r, ['build', '--no-cache', '-t', 'p:1', ctx]); // the first image is now dangling
+  const p = await lbuildOk(r, ['prune']);
+  assert.match(p.stdout, /deleted 1 dangling image\(s\)/);
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+  await lbuildOk(r, ['rmi', 'p:1']);
+  const all = await lbuildOk(r, ['prune', '--all']);
+  assert.match(all.stdout, /cache record\(s\), [1-9]\d* blob\(s\)/);
+  assert.match(all.stdout, /Total reclaimed space: [1-9]/);
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+  await lbuildOk(r, ['run', 'busybox:latest', 'true']);
+});
+
+test('concurrent builds, pulls of the index and prune on one store stay consistent', async () => {
+  const r = path.join(dir, 'conc-store');
+  await importBusybox(r, 'busybox:latest');
+  const ctxs = await Promise.all([0, 1, 2].map((k) => writeContext(path.join(dir, `conc${k}`), { Dockerfile: `FROM busybox\nRUN echo ${k} > /k && sleep 1\nRUN echo done-${k} > /d\n` })));
+  const jobs = [
+    ...ctxs.map((c, k) => lbuild(r, ['build', '-t', `c:${k}`, c])),
+    (async () => {
+      for (let i = 0; i < 4; i++) await lbuild(r, ['prune', '--all']);
+      return { exitCode: 0, stdout: '', stderr: '' };
+    })(),
+  ];
+  const results = await Promise.all(jobs);
+  for (const x of results) assert.equal(x.exitCode, 0, x.stderr);
+  for (const k of [0, 1, 2]) assert.equal((await lbuildOk(r, ['run', `c:${k}`, 'cat', '/d'])).stdout, `done-${k}`);
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+});
+
+test('bad input: one clear line, exit 1 or 2, no stack trace, the store unchanged', async () => {
+  const r = path.join(dir, 'bad-store');
+  await importBusybox(r, 'busybox:latest');
+  const before0 = await storeState(r);
+  const bad = path.join(dir, 'badin');
+  await fsp.mkdir(bad, { recursive: true });
+  const notTar = path.join(bad, 'not.tar');
+  await fsp.writeFile(notTar, 'this is not a tar archive at all'.repeat(40));
+  const empty = path.join(bad, 'empty.tar');
+  await fsp.writeFile(empty, '');
+  const cases: [string, Record<string, string | Buffer> | null, string[]][] = [
+    ['empty Dockerfile', { Dockerfile: '' }, ['build']],
+    ['binary Dockerfile', { Dockerfile: Buffer.from([0, 1, 2, 3, 255, 254, 0, 10]) }, ['build']],
+    ['invalid UTF-8', { Dockerfile: Buffer.concat([Buffer.from('FROM busybox\nLABEL x='), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('\nCOPY nope /x\n')]) }, ['build']],
+    ['huge line', { Dockerfile: `FROM busybox\nLABEL a=${'x'.repeat(1_000_000)}\nCOPY missing /x\n` }, ['build']],
+    ['deep continuation', { Dockerfile: `FROM busybox\nENV A=1 ${'\\\n  B=2 '.repeat(5000)}\nCOPY missing /x\n` }, ['build']],
+    ['missing file', { Dockerfile: 'FROM busybox\nCOPY does-not-exist /x\n' }, ['build']],
+    ['unknown image', { Dockerfile: 'FROM 127.0.0.1:1/nosuch:1\n' }, ['build']],
+    ['bad flag', { Dockerfile: 'FROM busybox\n' }, ['build', '--frobnicate']],
+    ['bad build-arg', { Dockerfile: 'FROM busybox\n' }, ['build', '--build-arg', '=x']],
+    ['bad tag', { Dockerfile: 'FROM busybox\n' }, ['build', '-t', 'UPPER/Case:tag']],
+    ['load of a non-tar', null, ['load', '-i', notTar]],
+    ['load of an empty file', null, ['load', '-i', empty]],
+    ['import of a non-tar', null, ['import', notTar, 'x:1']],
+    ['missing context', null, ['build', path.join(bad, 'no-such-dir')]],
+  ];
+  for (const [name, files, args] of cases) {
+    let cmd = args;
+    if (files) {
+      const c = path.join(bad, name.replace(/\W+/g, '-'));
+      await fsp.mkdir(c, { recursive: true });
+      for (const [f, content] of Object.entries(files)) await fsp.writeFile(path.join(c, f), content);
+      cmd = [...args, c];
+    }
+    const res = await execa(process.execPath, [BIN, '--root', r, ...cmd], { reject: false, stdin: 'ignore', timeout: 60_000 });
+    assert.ok(res.exitCode === 1 || res.exitCode === 2, `${name}: exit ${res.exitCode}\n${res.stderr}`);
+    const errLines = String(res.stderr).trim().split('\n').filter((l) => l.startsWith('lbuild:'));
+    assert.equal(errLines.length, 1, `${name}: one error line:\n${res.stderr}`);
+    assert.doesNotMatch(String(res.stderr), /\n\s+at .*\(/, `${name}: no stack trace`);
+    assert.ok((errLines[0] ?? '').length < 600, `${name}: a short line`);
+  }
+  const after0 = await storeState(r);
+  const a = new Set(after0.split('\n'));
+  const b = new Set(before0.split('\n'));
+  assert.deepEqual([...a].filter((x) => !b.has(x)), [], 'nothing added to the store');
+  assert.deepEqual([...b].filter((x) => !a.has(x)), [], 'nothing removed from the store');
+});
