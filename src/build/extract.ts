@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -6,7 +6,7 @@ import { LbuildError, PathEscapeError } from '../errors.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
 import { safeComponents } from '../snapshot/apply.js';
 import { decompress, sniffFile } from '../util/decompress.js';
-import { makeDevice } from '../util/xattr.js';
+import { applyEntryMeta, writeEntry } from '../snapshot/entry.js';
 
 /**
  * ADD's archive extraction: unpack a local tar (plain, gzip, bzip2, xz) into `targetAbs`, a
@@ -38,43 +38,16 @@ export async function extractInto(archive: string, root: string, targetAbs: stri
       const parent = resolveInRoot(root, path.posix.dirname(inside), true);
       await fsp.mkdir(parent, { recursive: true });
       const abs = path.join(parent, parts[parts.length - 1] as string);
-      const existing = await fsp.lstat(abs).catch(() => undefined);
-      if (existing && !(existing.isDirectory() && h.type === 'directory')) await fsp.rm(abs, { recursive: true, force: true });
-      switch (h.type) {
-        case 'directory':
-          if (!existing?.isDirectory()) await fsp.mkdir(abs);
-          entry.resume();
-          break;
-        case 'file':
-        case 'contiguous-file':
-          await pipeline(entry, createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
-          break;
-        case 'symlink':
-          entry.resume();
-          await fsp.symlink(h.linkname, abs);
-          break;
-        case 'link': {
-          entry.resume();
-          const t = safeComponents(h.linkname);
-          const tAbs = resolveInRoot(root, path.posix.join(targetInside, ...t), false);
-          await fsp.link(tAbs, abs);
-          continue;
-        }
-        case 'character-device':
-        case 'block-device':
-        case 'fifo':
-          entry.resume();
-          await makeDevice(abs, h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c', h.devmajor, h.devminor);
-          break;
-        default:
-          entry.resume();
-          continue;
+      if (h.type === 'link') {
+        entry.resume();
+        const tAbs = resolveInRoot(root, path.posix.join(targetInside, ...safeComponents(h.linkname)), false);
+        await fsp.rm(abs, { recursive: true, force: true });
+        await fsp.link(tAbs, abs);
+        continue;
       }
-      const pax = (h.pax ?? {}) as Record<string, string>;
-      await fsp.lchown(abs, pax.uid !== undefined ? Number(pax.uid) : h.uid, pax.gid !== undefined ? Number(pax.gid) : h.gid);
-      if (h.type !== 'symlink') await fsp.chmod(abs, h.mode & 0o7777);
-      if (h.type === 'directory') dirTimes.push([abs, h.mtime]);
-      else await fsp.lutimes(abs, h.mtime, h.mtime);
+      if (!(await writeEntry(entry, h, abs))) continue;
+      const dirTime = await applyEntryMeta(abs, h, true);
+      if (dirTime) dirTimes.push([abs, dirTime]);
     }
   } catch (e) {
     if (e instanceof LbuildError) throw e;

@@ -1,4 +1,4 @@
-import type { BuildResult } from '../build/builder.js';
+import type { BuildResult, StepRecord } from '../build/builder.js';
 import type { HistoryLine } from '../cache/records.js';
 import { humanSize } from '../util/fsx.js';
 
@@ -11,21 +11,8 @@ export interface BuildReport {
   failed?: boolean;
   /** when the build finished (ISO time) */
   finished?: string;
-  steps: {
-    stage: string;
-    index: number;
-    total: number;
-    line: number;
-    instruction: string;
-    cache: 'hit' | 'miss';
-    reason?: string;
-    key: string;
-    startMs: number;
-    durationMs: number;
-    savedMs?: number;
-    layer: { diffId: string; size: number } | null;
-    status?: 'failed';
-  }[];
+  /** the layer steps, as the builder recorded them */
+  steps: StepRecord[];
   summary: { steps: number; hits: number; misses: number; hitRatio: number; savedMs: number };
 }
 

@@ -1,10 +1,11 @@
-import { createWriteStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { applyEntryMeta, writeEntry } from './entry.js';
 import tar from 'tar-stream';
 import { LbuildError, PathEscapeError, isErrno } from '../errors.js';
-import { makeDevice, makeWhiteout, markOpaque } from '../util/xattr.js';
+import { makeWhiteout, markOpaque } from '../util/xattr.js';
 
 export interface ApplyStats {
   entries: number;
@@ -101,63 +102,26 @@ export async function applyLayer(src: Readable, dest: string): Promise<ApplyStat
 
       const rel = parentRel === '' ? base : `${parentRel}/${base}`;
       const abs = path.join(dest, rel);
-      // an earlier entry of the same path: a directory is updated in place, anything else replaced
-      const existing = await fsp.lstat(abs).catch(() => undefined);
-      if (existing && !(existing.isDirectory() && h.type === 'directory')) {
+      if (h.type === 'link') {
+        entry.resume();
+        const targetParts = safeComponents(h.linkname);
+        if (targetParts.length === 0) throw new PathEscapeError(h.linkname, 'hardlink to the root');
+        const tParent = await ensureParent(targetParts.slice(0, -1), h.linkname);
+        const tAbs = path.join(dest, tParent, targetParts[targetParts.length - 1] as string);
+        const tst = await fsp.lstat(tAbs).catch(() => undefined);
+        if (!tst) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink target ${h.linkname} does not exist`);
+        if (tst.isDirectory()) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink to a directory`);
         await fsp.rm(abs, { recursive: true, force: true });
         forget(rel);
+        await fsp.link(tAbs, abs);
+        continue; // a hardlink shares its target's metadata
       }
-
-      switch (h.type) {
-        case 'directory':
-          if (!existing?.isDirectory()) await fsp.mkdir(abs, { mode: 0o700 });
-          realDirs.add(rel);
-          entry.resume();
-          break;
-        case 'file':
-        case 'contiguous-file':
-          await pipeline(entry, createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
-          break;
-        case 'symlink':
-          entry.resume();
-          await fsp.symlink(h.linkname, abs);
-          break;
-        case 'link': {
-          entry.resume();
-          const targetParts = safeComponents(h.linkname);
-          if (targetParts.length === 0) throw new PathEscapeError(h.linkname, 'hardlink to the root');
-          const tParent = await ensureParent(targetParts.slice(0, -1), h.linkname);
-          const tAbs = path.join(dest, tParent, targetParts[targetParts.length - 1] as string);
-          const tst = await fsp.lstat(tAbs).catch(() => undefined);
-          if (!tst) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink target ${h.linkname} does not exist`);
-          if (tst.isDirectory()) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink to a directory`);
-          await fsp.link(tAbs, abs);
-          continue; // a hardlink shares its target's metadata
-        }
-        case 'character-device':
-          entry.resume();
-          await makeDevice(abs, 'c', h.devmajor, h.devminor);
-          break;
-        case 'block-device':
-          entry.resume();
-          await makeDevice(abs, 'b', h.devmajor, h.devminor);
-          break;
-        case 'fifo':
-          entry.resume();
-          await makeDevice(abs, 'p');
-          break;
-        default:
-          entry.resume();
-          continue; // pax/gnu meta entries are consumed by tar-stream; unknown types are skipped
-      }
-      const pax = (h.pax ?? {}) as Record<string, string>;
-      const uid = pax.uid !== undefined ? Number(pax.uid) : h.uid;
-      const gid = pax.gid !== undefined ? Number(pax.gid) : h.gid;
-      if (isRoot) await fsp.lchown(abs, uid, gid);
-      // chmod after chown: chown clears setuid/setgid bits
-      if (h.type !== 'symlink') await fsp.chmod(abs, h.mode & 0o7777);
-      if (h.type === 'directory') dirTimes.push([abs, h.mtime]);
-      else await fsp.lutimes(abs, h.mtime, h.mtime);
+      const wasDir = (await fsp.lstat(abs).catch(() => undefined))?.isDirectory() === true;
+      if (wasDir && h.type !== 'directory') forget(rel);
+      if (!(await writeEntry(entry, h, abs))) continue;
+      if (h.type === 'directory') realDirs.add(rel);
+      const dirTime = await applyEntryMeta(abs, h, isRoot);
+      if (dirTime) dirTimes.push([abs, dirTime]);
     }
   } finally {
     await feeding.catch(() => undefined);

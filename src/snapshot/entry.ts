@@ -1,0 +1,52 @@
+import { createWriteStream, promises as fsp } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type tar from 'tar-stream';
+import { makeDevice } from '../util/xattr.js';
+
+/**
+ * Write one tar entry (not a hardlink: callers resolve those targets their own way) at `abs`,
+ * whose parent the caller has made safe. An earlier path of the same name is replaced, except
+ * that a directory over a directory is updated in place. Returns false for skipped entry types.
+ */
+export async function writeEntry(entry: tar.Extract extends AsyncIterable<infer S> ? S : never, h: tar.Header, abs: string): Promise<boolean> {
+  const existing = await fsp.lstat(abs).catch(() => undefined);
+  if (existing && !(existing.isDirectory() && h.type === 'directory')) await fsp.rm(abs, { recursive: true, force: true });
+  switch (h.type) {
+    case 'directory':
+      if (!existing?.isDirectory()) await fsp.mkdir(abs, { mode: 0o700 });
+      entry.resume();
+      return true;
+    case 'file':
+    case 'contiguous-file':
+      // O_EXCL: a symlink planted at this name is never followed
+      await pipeline(entry, createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
+      return true;
+    case 'symlink':
+      entry.resume();
+      await fsp.symlink(h.linkname, abs);
+      return true;
+    case 'character-device':
+    case 'block-device':
+    case 'fifo':
+      entry.resume();
+      await makeDevice(abs, h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c', h.devmajor, h.devminor);
+      return true;
+    default:
+      entry.resume(); // pax/gnu meta entries are consumed by tar-stream; unknown types are skipped
+      return false;
+  }
+}
+
+/**
+ * Owner (PAX uid/gid win over the ustar fields), mode (after the chown, which clears setuid) and
+ * mtime of a written entry. A directory's mtime is returned for the caller to set last, since
+ * creating its children changes it.
+ */
+export async function applyEntryMeta(abs: string, h: tar.Header, chown: boolean): Promise<Date | undefined> {
+  const pax = (h.pax ?? {}) as Record<string, string>;
+  if (chown) await fsp.lchown(abs, pax.uid !== undefined ? Number(pax.uid) : h.uid, pax.gid !== undefined ? Number(pax.gid) : h.gid);
+  if (h.type !== 'symlink') await fsp.chmod(abs, h.mode & 0o7777);
+  if (h.type === 'directory') return h.mtime;
+  await fsp.lutimes(abs, h.mtime, h.mtime);
+  return undefined;
+}
