@@ -37,7 +37,7 @@ start=$(date +%s)
 for i in $(seq 1 "$n"); do
   "${L[@]}" build --progress plain --build-arg SEED=$((i % 7)) -t "soak:$i" "$ctx" > "$work/build-$i.log" 2>&1 &
   pid=$!
-  sleep "0.$((RANDOM % 30))$((RANDOM % 10))"
+  sleep "$((RANDOM % 2)).$((RANDOM % 10))"
   case $((RANDOM % 3)) in
     0) kill -KILL "$pid" 2>/dev/null && killed=$((killed + 1)) ;;
     1) kill -INT "$pid" 2>/dev/null && interrupted=$((interrupted + 1)) ;;

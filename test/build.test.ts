@@ -1,23 +1,20 @@
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
-import { importBusybox } from './helpers/busybox.js';
-import { lbuild, lbuildOk, removeDir, run, tempDir } from './helpers/cli.js';
+import { test } from 'node:test';
+import { importBusybox, storeFixture } from './helpers/busybox.js';
+import { lbuild, lbuildOk, run } from './helpers/cli.js';
 import { mountsUnder, unpackWithUmoci, writeContext } from './helpers/context.js';
 
 let dir: string;
 let root: string;
-
-before(async () => {
-  dir = tempDir();
-  root = path.join(dir, 'store');
-  await importBusybox(root, 'busybox:latest');
-});
-after(async () => {
-  assert.deepEqual(mountsUnder(dir), [], 'no overlay mount is left under the test store');
-  await removeDir(dir);
-});
+storeFixture(
+  (d, r) => {
+    dir = d;
+    root = r;
+  },
+  () => assert.deepEqual(mountsUnder(dir), [], 'no overlay mount is left under the test store'),
+);
 
 let n = 0;
 async function build(files: Record<string, Parameters<typeof writeContext>[1][string]>, args: string[] = [], env?: Record<string, string>): Promise<{ ctx: string; out: Awaited<ReturnType<typeof lbuild>> }> {

@@ -3,21 +3,16 @@ import { execa, type ResultPromise } from 'execa';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
-import { importBusybox } from './helpers/busybox.js';
-import { BIN, lbuildOk, removeDir, tempDir } from './helpers/cli.js';
+import { test } from 'node:test';
+import { importBusybox, storeFixture } from './helpers/busybox.js';
+import { BIN, lbuildOk } from './helpers/cli.js';
 import { mountsUnder, writeContext } from './helpers/context.js';
 
 let dir: string;
 let root: string;
-
-before(async () => {
-  dir = tempDir();
-  root = path.join(dir, 'store');
-  await importBusybox(root, 'busybox:latest');
-});
-after(async () => {
-  await removeDir(dir);
+storeFixture((d, r) => {
+  dir = d;
+  root = r;
 });
 
 /** Start a build whose RUN sleeps; resolve once the RUN has printed its marker (the sandbox is up). */

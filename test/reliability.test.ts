@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
-import { busyboxRootfsTar, importBusybox } from './helpers/busybox.js';
-import { BIN, lbuild, lbuildOk, removeDir, run, tempDir } from './helpers/cli.js';
+import { test } from 'node:test';
+import { importBusybox, storeFixture } from './helpers/busybox.js';
+import { BIN, lbuild, lbuildOk, run } from './helpers/cli.js';
 import { mountsUnder, writeContext } from './helpers/context.js';
 
 let dir: string;
@@ -25,13 +25,9 @@ async function layerTexts(r: string, ref: string): Promise<string> {
   return all;
 }
 
-before(async () => {
-  dir = tempDir();
-  root = path.join(dir, 'store');
-  await importBusybox(root, 'busybox:latest');
-});
-after(async () => {
-  await removeDir(dir);
+storeFixture((d, r) => {
+  dir = d;
+  root = r;
 });
 
 test('secrets: readable during the RUN only; never in a layer, the config, the history or the key', async () => {

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { Snapshotter } from '../snapshot/overlay.js';
 import { Store, defaultRoot } from '../store/store.js';
 
 export interface GlobalArgs {
@@ -6,8 +7,11 @@ export interface GlobalArgs {
   debug?: boolean;
 }
 
+/** Open the store; first release what killed lbuild processes left (mounts, containers, temp files). */
 export async function openStore(argv: GlobalArgs): Promise<Store> {
-  return Store.open(argv.root ?? defaultRoot());
+  const store = await Store.open(argv.root ?? defaultRoot());
+  await new Snapshotter(store).recoverStale();
+  return store;
 }
 
 export function print(text: string): void {

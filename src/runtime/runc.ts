@@ -159,6 +159,9 @@ export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: str
  * them, so the next command can release their mounts.
  */
 export async function reapStaleContainers(stateRoot: string, isAlive: (pid: number) => boolean): Promise<number> {
+  // the common case, no container state at all, costs one readdir and no process
+  const ids = await fsp.readdir(stateRoot).catch(() => [] as string[]);
+  if (!ids.some((id) => { const m = /^lbuild-(\d+)-/.exec(id); return m !== null && !isAlive(Number(m[1])); })) return 0;
   const r = await execa('runc', ['--root', stateRoot, 'list', '--format', 'json'], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0 || !r.stdout.trim()) return 0;
   let list: { id: string }[];

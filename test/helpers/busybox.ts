@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { after, before } from 'node:test';
 import { lbuildOk, run, tempDir } from './cli.js';
 
 export const BASE = '127.0.0.1:5000/busybox:latest';
@@ -51,4 +52,23 @@ export async function importBusybox(root: string, name = BASE, env?: Record<stri
   const tar = await busyboxRootfsTar();
   const r = await lbuildOk(root, ['import', tar, name, '--change', 'CMD ["/bin/sh"]'], env ? { env } : {});
   return r.stdout.trim();
+}
+
+/**
+ * A temp dir with a store holding the busybox base, made before a test file's tests and removed
+ * after them; `ready` receives both paths. `check` runs before the removal (e.g. leak checks).
+ */
+export function storeFixture(ready: (dir: string, root: string) => void, check?: (dir: string, root: string) => void | Promise<void>): void {
+  let dir = '';
+  let root = '';
+  before(async () => {
+    dir = tempDir();
+    root = path.join(dir, 'store');
+    await importBusybox(root, 'busybox:latest');
+    ready(dir, root);
+  });
+  after(async () => {
+    await check?.(dir, root);
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
 }
