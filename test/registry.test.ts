@@ -51,6 +51,12 @@ test('push, then skopeo inspect; pull into a fresh store gives the same image Id
   assert.equal(r.stdout, 'pushed');
   const twice = await lbuildOk(fresh, ['pull', `${reg.host}/team/app:1`]);
   assert.match(twice.stderr, /Already exists/);
+  // a push to another repository of the same registry mounts the pulled layers instead of uploading
+  const moved = await lbuildOk(fresh, ['push', `${reg.host}/team/app:1`, `${reg.host}/other/app:1`]);
+  assert.equal((moved.stderr.match(/Mounted from team\/app/g) ?? []).length, 2, moved.stderr);
+  assert.equal((moved.stderr.match(/Pushing \d+ bytes/g) ?? []).length, 1, 'only the config is uploaded');
+  const sk2 = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/other/app:1`]);
+  assert.equal(sk2.exitCode, 0, sk2.stderr);
 });
 
 test('a build FROM 127.0.0.1:PORT/x in a fresh store pulls the base', async () => {

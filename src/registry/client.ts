@@ -141,13 +141,16 @@ export class RegistryClient {
     return r.ok;
   }
 
-  /** Monolithic upload: POST for a session, PUT with the digest (cross-repo mount tried first when a source repo is given). */
-  async uploadBlob(digest: string, size: number, body: () => RequestBody, mountFrom?: string): Promise<void> {
-    if (mountFrom && mountFrom !== this.ref.repository) {
-      const m = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountFrom)}`, { push: true });
-      await m.arrayBuffer().catch(() => undefined);
-      if (m.status === 201) return;
-    }
+  /** Cross-repository mount: true when the registry linked the blob from `from` without an upload. */
+  async mountBlob(digest: string, from: string): Promise<boolean> {
+    if (from === this.ref.repository) return false;
+    const m = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, { push: true });
+    await m.arrayBuffer().catch(() => undefined);
+    return m.status === 201;
+  }
+
+  /** Monolithic upload: POST for a session, then PUT with the digest. */
+  async uploadBlob(digest: string, size: number, body: () => RequestBody): Promise<void> {
     const start = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/`, { push: true });
     await start.arrayBuffer().catch(() => undefined);
     const loc = start.headers.get('location');

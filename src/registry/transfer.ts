@@ -89,10 +89,12 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== doc.layers.length) throw new LbuildError(`${ref.display}: ${doc.layers.length} layers but ${diffIds.length} diff_ids`);
   const staged: StagedBlob[] = [];
+  const origins: [Digest, LayerOrigin][] = [];
   try {
     for (const [i, l] of doc.layers.entries()) {
       const diffId = diffIds[i] as Digest;
       if (!isDigest(diffId)) throw new LbuildError(`${ref.display}: bad diff_id ${String(diffId)}`);
+      origins.push([diffId, { host: ref.host, repository: ref.repository, descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size } }]);
       if (await store.content.has(diffId)) {
         log(`${hexOf(l.digest).slice(0, 12)}: Already exists`);
         continue;
@@ -106,11 +108,28 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
   } finally {
     for (const s of staged) await store.content.discard(s);
   }
+  for (const [d, o] of origins) await saveOrigin(store, d, o);
   await store.ensureSnapshots(diffIds);
   const tags = ref.digest && !input.includes(':') ? [] : ref.digest ? [] : [normalizeTag(input)];
   const img = await store.commitImage(config, tags, configBytes);
   log(`Digest: ${sha256(bytes)}`);
   return img;
+}
+
+/** Where a pulled layer came from, so a push to the same registry can mount it instead of uploading. */
+interface LayerOrigin {
+  host: string;
+  repository: string;
+  descriptor: Descriptor;
+}
+
+function originFile(store: Store, diffId: Digest): string {
+  return path.join(store.root, 'cache', 'origins', `${hexOf(diffId)}.json`);
+}
+
+async function saveOrigin(store: Store, diffId: Digest, o: LayerOrigin): Promise<void> {
+  await fsp.mkdir(path.dirname(originFile(store, diffId)), { recursive: true });
+  await writeFileAtomic(originFile(store, diffId), JSON.stringify(o));
 }
 
 interface CompressedRef {
@@ -165,14 +184,30 @@ export async function pushImage(store: Store, image: string, target: string | un
   if (ref.digest || !ref.tag) throw new LbuildError(`push ${ref.display}: give a tag to push to`);
   const client = new RegistryClient(ref, opts);
   const log = opts.log ?? (() => undefined);
-  const layers = await compressAll(store, img.config.rootfs.diff_ids, opts.gzipLevel ?? 6);
-  for (const l of layers) await uploadIfMissing(client, store, l.digest, l.size, log);
+  // layers pulled from this registry are mounted from their repository (or already there)
+  const descriptors = new Map<Digest, Descriptor>();
+  for (const d of img.config.rootfs.diff_ids) {
+    const o = await readJsonFile<LayerOrigin>(originFile(store, d)).catch(() => undefined);
+    if (!o || o.host !== ref.host || descriptors.has(d)) continue;
+    if ((await client.hasBlob(o.descriptor.digest)) || (await client.mountBlob(o.descriptor.digest, o.repository))) {
+      log(`${hexOf(o.descriptor.digest).slice(0, 12)}: Mounted from ${o.repository}`);
+      descriptors.set(d, o.descriptor);
+    }
+  }
+  const rest = img.config.rootfs.diff_ids.filter((d) => !descriptors.has(d));
+  const compressed = await compressAll(store, rest, opts.gzipLevel ?? 6);
+  for (const [i, d] of rest.entries()) {
+    const c = compressed[i] as CompressedRef;
+    await uploadIfMissing(client, store, c.digest, c.size, log);
+    descriptors.set(d, { mediaType: MediaType.ociLayerGzip, digest: c.digest, size: c.size });
+  }
+  const layers = img.config.rootfs.diff_ids.map((d) => descriptors.get(d) as Descriptor);
   await uploadIfMissing(client, store, img.id, await store.content.size(img.id), log);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: { mediaType: MediaType.ociConfig, digest: img.id, size: await store.content.size(img.id) },
-    layers: layers.map((l) => ({ mediaType: MediaType.ociLayerGzip, digest: l.digest, size: l.size })),
+    layers,
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
   await client.putManifest(ref.tag, bytes, MediaType.ociManifest);
