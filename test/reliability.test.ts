@@ -80,6 +80,15 @@ test('cache and bind mounts: persistent per store, never in a layer; bind source
   assert.deepEqual(steps, ['hit', 'miss', 'miss'], 'the bind source changed: that RUN misses');
 });
 
+test("RUN gets Docker's default capability set and no more", async () => {
+  const ctx = await writeContext(path.join(dir, 'caps'), { Dockerfile: 'FROM busybox\nRUN grep -E "^Cap(Eff|Bnd)" /proc/self/status > /caps\n' });
+  await lbuildOk(root, ['build', '-t', 'caps:1', ctx]);
+  const caps = (await lbuildOk(root, ['run', 'caps:1', 'cat', '/caps'])).stdout;
+  // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+  assert.match(caps, /CapEff:\s+00000000a80425fb/);
+  assert.match(caps, /CapBnd:\s+00000000a80425fb/);
+});
+
 test('COPY and WORKDIR through symlinks in the image stay inside the image root', async () => {
   const ctx = await writeContext(path.join(dir, 'esc'), {
     Dockerfile: 'FROM busybox\nRUN ln -s / /escape && ln -s /proc/self/cwd /selfcwd\nCOPY f /escape/tmp/lbuild-escape-test\nWORKDIR /selfcwd/../../lbuild-wd\nRUN pwd > /wd',
