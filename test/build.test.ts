@@ -148,6 +148,33 @@ test('exec and shell forms, SHELL, ENV and ARG reach RUN; the host environment d
   assert.equal((await fsp.readdir(path.join(fs, 'etc'))).includes('hosts'), false, '/etc/hosts (a mount) is not in the image');
 });
 
+test('RUN heredocs: a shell script, and a script for the interpreter named by its #! line', async () => {
+  await buildOk(
+    {
+      Dockerfile: [
+        'FROM busybox',
+        'RUN <<EOF',
+        'echo one > /h1',
+        'echo two >> /h1',
+        'EOF',
+        'RUN <<EOF',
+        '#!/usr/bin/awk -f',
+        'BEGIN { print "from awk" > "/h2" }',
+        'EOF',
+        'RUN cat <<EOF > /h3',
+        'via $HOME',
+        'EOF',
+      ].join('\n'),
+    },
+    ['-t', 'heredoc:1'],
+  );
+  const fs = await rootfs('heredoc:1');
+  assert.equal(await fsp.readFile(path.join(fs, 'h1'), 'utf8'), 'one\ntwo\n');
+  assert.equal(await fsp.readFile(path.join(fs, 'h2'), 'utf8'), 'from awk\n');
+  assert.equal(await fsp.readFile(path.join(fs, 'h3'), 'utf8'), 'via /root\n');
+  await assert.rejects(fsp.access(path.join(fs, 'dev', 'pipes')), 'the script mount is not in the image');
+});
+
 test('RUN sees only the image root and its own processes', async () => {
   const marker = path.join(dir, 'host-only-marker');
   await fsp.writeFile(marker, 'host');

@@ -1,5 +1,7 @@
 import { realpathSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { statfs } from 'node:fs/promises';
+import { tempName } from '../util/fsx.js';
 import * as path from 'node:path';
 import { BuildRecords, type BuildRecord } from '../cache/records.js';
 import { type RecordedStep, explainMiss } from '../cache/explain.js';
@@ -488,12 +490,27 @@ export class Builder {
       view: async (from) => (await this.copySource(from, instr.line, stage)).open().then((x) => ({ root: x.source.root, release: x.release })),
     });
     stubs.push(...extra.stubs);
+    // `RUN <<EOF` whose body starts with #!: the body is a script for that interpreter; it is
+    // mounted under /dev (a tmpfs, so nothing reaches the layer) and executed, as BuildKit does
+    let args = commandArgv(instr.cmd, cfg.Shell);
+    const only = instr.heredocs.length === 1 ? instr.heredocs[0] : undefined;
+    if (only && instr.cmd.form === 'shell' && instr.cmd.text === only.content.replace(/\n$/, '') && only.content.startsWith('#!')) {
+      const script = path.join(o.store.tmpDir, tempName('script'));
+      await fsp.writeFile(script, only.content, { mode: 0o755 });
+      extra.mounts.push({ destination: `/dev/pipes/${only.name}`, type: 'bind', source: script, options: ['rbind', 'ro'] });
+      const previous = extra.release;
+      extra.release = async () => {
+        await previous();
+        await fsp.rm(script, { force: true });
+      };
+      args = [`/dev/pipes/${only.name}`];
+    }
     // the working directory must exist (BuildKit creates it too); it is part of the layer
     makeWorkdir(root, cwd, { uid: user.uid, gid: user.gid });
     const result = await runContainer(
       {
         root,
-        args: commandArgv(instr.cmd, cfg.Shell),
+        args,
         env: [...env].map(([k, val]) => `${k}=${val}`),
         cwd,
         uid: user.uid,
