@@ -1,4 +1,5 @@
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { lazyExeca } from '../util/exec.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { LbuildError } from '../errors.js';
@@ -75,6 +76,7 @@ const running = new Map<string, { stateRoot: string; child: ResultPromise }>();
 
 /** Kill every container this process started (signal handlers call this). */
 export async function killAll(): Promise<void> {
+  const execa = await lazyExeca();
   for (const [id, r] of running) {
     await execa('runc', ['--root', r.stateRoot, 'kill', id, 'KILL'], { reject: false, stdin: 'ignore' });
     r.child.kill('SIGKILL');
@@ -82,6 +84,7 @@ export async function killAll(): Promise<void> {
 }
 
 export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: string): Promise<RunResult> {
+  const execa = await lazyExeca();
   const id = tempName('lbuild');
   const bundle = path.join(tmpDir, id);
   await fsp.mkdir(bundle, { recursive: true });
@@ -162,6 +165,7 @@ export async function reapStaleContainers(stateRoot: string, isAlive: (pid: numb
   // the common case, no container state at all, costs one readdir and no process
   const ids = await fsp.readdir(stateRoot).catch(() => [] as string[]);
   if (!ids.some((id) => { const m = /^lbuild-(\d+)-/.exec(id); return m !== null && !isAlive(Number(m[1])); })) return 0;
+  const execa = await lazyExeca();
   const r = await execa('runc', ['--root', stateRoot, 'list', '--format', 'json'], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0 || !r.stdout.trim()) return 0;
   let list: { id: string }[];

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { lazyExeca } from '../util/exec.js';
 import { spawnSync } from 'node:child_process';
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -23,12 +23,14 @@ export function activeMounts(): readonly string[] {
 
 async function mount(cwd: string, options: string, target: string): Promise<void> {
   if (options.length >= 4096) throw new LbuildError(`overlay mount options too long (${options.length} bytes)`);
+  const execa = await lazyExeca();
   const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd, reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new LbuildError(`overlay mount failed: ${r.stderr.trim() || `exit ${r.exitCode}`} (are you root, with overlayfs available?)`);
   active.add(target);
 }
 
 export async function unmount(target: string): Promise<void> {
+  const execa = await lazyExeca();
   let r = await execa('umount', [target], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) r = await execa('umount', ['-l', target], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0 && !/not mounted|no mount point/.test(r.stderr)) throw new LbuildError(`umount ${target} failed: ${r.stderr.trim()}`);
@@ -214,6 +216,7 @@ export function ownerPid(name: string): number {
 }
 
 async function copyTree(src: string, dest: string): Promise<void> {
+  const execa = await lazyExeca();
   const r = await execa('cp', ['-a', '--', `${src}/.`, `${dest}/`], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new LbuildError(`flattening layers failed: ${r.stderr.trim()}`);
 }

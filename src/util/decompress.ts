@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { lazyExeca } from './exec.js';
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -35,14 +35,16 @@ export function decompress(src: Readable, kind: Compression): Readable {
       return src.pipe(createGunzip());
     default: {
       const tool = kind === 'bzip2' ? 'bzip2' : kind === 'xz' ? 'xz' : 'zstd';
-      const child = execa(tool, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false });
       const out = new PassThrough();
-      src.pipe(child.stdin);
-      child.stdout.pipe(out);
-      child.then(
-        () => undefined,
-        (e: unknown) => out.destroy(new Error(`${tool} -dc failed: ${(e as { shortMessage?: string }).shortMessage ?? String(e)}`)),
-      );
+      void lazyExeca().then((execa) => {
+        const child = execa(tool, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false });
+        src.pipe(child.stdin);
+        child.stdout.pipe(out);
+        child.then(
+          () => undefined,
+          (e: unknown) => out.destroy(new Error(`${tool} -dc failed: ${(e as { shortMessage?: string }).shortMessage ?? String(e)}`)),
+        );
+      }, (e: unknown) => out.destroy(e as Error));
       return out;
     }
   }

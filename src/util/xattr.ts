@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { lazyExeca } from './exec.js';
 import * as path from 'node:path';
 import { LbuildError } from '../errors.js';
 
@@ -11,6 +11,7 @@ export const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'] a
 
 async function run(cmd: string, args: string[]): Promise<string> {
   try {
+    const execa = await lazyExeca();
     const r = await execa(cmd, args, { reject: false, stdin: 'ignore' });
     if (r.exitCode !== 0) throw new LbuildError(`${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
     return r.stdout;
@@ -52,6 +53,7 @@ function unescapeGetfattr(s: string): string {
 /** Relative paths (posix, no leading slash) of directories under root marked overlay-opaque. */
 export async function listOpaqueDirs(root: string): Promise<Set<string>> {
   // one process for the whole tree: per-directory calls would dominate large diffs
+  const execa = await lazyExeca();
   const out = await execa('getfattr', ['-R', '-P', '--absolute-names', '-m', '^(trusted|user)\\.overlay\\.opaque$', '-d', root], {
     reject: false,
     stdin: 'ignore',
