@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { importBusybox, storeFixture } from './helpers/busybox.js';
+import { storeFixture } from './helpers/busybox.js';
 import { BIN, lbuildOk } from './helpers/cli.js';
 import { mountsUnder, writeContext } from './helpers/context.js';
 

@@ -46,7 +46,7 @@ export function analyzeLayers(img: StoredImage, layers: LayerEntry[][], info: Bu
       how: f.how,
       addedBy: ref(f.addedIn),
       removedBy: ref(f.removedIn),
-      fix: fixFor(f, ref(f.addedIn), ref(f.removedIn), steps[f.addedIn]?.stage !== undefined && steps[f.addedIn]?.stage === steps[f.removedIn]?.stage),
+      fix: fixFor(f, ref(f.addedIn), steps[f.addedIn]?.stage !== undefined && steps[f.addedIn]?.stage === steps[f.removedIn]?.stage),
     })),
   };
 }

@@ -111,7 +111,7 @@ export function analyzeWaste(layers: readonly LayerEntry[][]): WasteAnalysis {
 }
 
 /** One sentence on how to stop shipping the bytes. */
-export function fixFor(f: WastedFile, added: StepRef, removed: StepRef, sameStage: boolean): string {
+export function fixFor(f: WastedFile, added: StepRef, sameStage: boolean): string {
   const addKind = added.instruction.split(/\s+/)[0]?.toUpperCase();
   if (f.how === 'overwritten') return `write /${f.path} once: later layers replace it, but the first copy still ships`;
   if (addKind === 'COPY' || addKind === 'ADD') return `do not copy /${f.path} into the image (.dockerignore or a narrower COPY), or use a multi-stage build`;

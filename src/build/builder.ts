@@ -16,7 +16,7 @@ import { type SecretSource, mountKey, prepareMounts } from './mounts.js';
 import { saveBuildInfo } from '../store/buildinfo.js';
 import { Lease } from '../store/leases.js';
 import { DockerfileError } from '../dockerfile/errors.js';
-import type { CopyInstr, Instruction, RunInstr } from '../dockerfile/instructions.js';
+import type { Instruction, RunInstr } from '../dockerfile/instructions.js';
 import { parseDockerfile, parseTrigger } from '../dockerfile/parse.js';
 import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unusedBuildArgs } from '../dockerfile/plan.js';
 import { type Scope, expandInstruction, hostPlatform } from '../dockerfile/scope.js';

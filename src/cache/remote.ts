@@ -85,7 +85,7 @@ export class ImportedCache {
   }
 }
 
-export async function importCache(store: Store, specs: readonly CacheSpec[], opts: ClientOptions): Promise<ImportedCache> {
+export async function importCache(specs: readonly CacheSpec[], opts: ClientOptions): Promise<ImportedCache> {
   const all = new Map<string, RemoteRecord>();
   const fetchers = new Map<string, (store: Store, r: RemoteRecord) => Promise<void>>();
   for (const spec of specs) {

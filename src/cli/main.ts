@@ -18,7 +18,6 @@ import { rmiCommand } from './commands/rmi.js';
 import { runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
 import { tagCommand } from './commands/tag.js';
-import type { GlobalArgs } from './common.js';
 
 /** Run the CLI; resolves to the exit code. Errors become one line on stderr (a stack only with --debug). */
 export async function main(args: string[]): Promise<number> {

@@ -97,7 +97,7 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
     const insecure = asArray(argv['insecure-registry']);
     const cacheFrom = asArray(argv['cache-from']).map((c) => parseCacheSpec(c, '--cache-from'));
     const cacheTo = argv['cache-to'] ? parseCacheSpec(argv['cache-to'], '--cache-to') : undefined;
-    const imported = cacheFrom.length ? await importCache(store, cacheFrom, { insecure }) : undefined;
+    const imported = cacheFrom.length ? await importCache(cacheFrom, { insecure }) : undefined;
     if (imported) progress.info(`cache: ${imported.size} record(s) imported from ${cacheFrom.map((c) => c.ref ?? c.dir).join(', ')}`);
     const release = installSignalCleanup(store.tmpDir);
     const target = stageLabel(plan.stages[plan.target] as Stage);
