@@ -58,6 +58,8 @@ export interface BuildOptions {
   cacheFrom?: ImportedCache;
   /** --secret sources by id */
   secrets?: ReadonlyMap<string, SecretSource>;
+  /** the plan, when the caller already made it from this Dockerfile and these options */
+  plan?: BuildPlan;
 }
 
 /** One layer step of the build, for reports (DESIGN.md section 7). */
@@ -169,8 +171,7 @@ export class Builder {
 
   async build(): Promise<BuildResult> {
     const o = this.opts;
-    const parsed = parseDockerfile(o.dockerfileText, o.dockerfileName);
-    this.plan = planBuild(parsed, { ...(o.target ? { target: o.target } : {}), buildArgs: o.buildArgs });
+    this.plan = o.plan ?? planBuild(parseDockerfile(o.dockerfileText, o.dockerfileName), { ...(o.target ? { target: o.target } : {}), buildArgs: o.buildArgs });
     for (const a of unusedBuildArgs(this.plan)) o.progress.warn(`build-arg ${a} was not consumed by any stage`);
     const sde = o.buildArgs.get('SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
     this.created = creationTime(sde !== undefined ? { SOURCE_DATE_EPOCH: sde } : {});
@@ -179,7 +180,6 @@ export class Builder {
     const started = Date.now();
     this.buildStart = started;
     await this.lease.start();
-    await this.snapshotter.recoverStale();
     const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
     this.previous = await this.records.last(o.dockerfilePath, targetLabel);
     this.statCache = await StatCache.open(path.join(o.store.root, 'cache'), this.contextRoot);

@@ -118,6 +118,7 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       pull: argv.pull === true,
       insecureRegistries: insecure,
       ...(imported ? { cacheFrom: imported } : {}),
+      plan,
       secrets: new Map(asArray(argv.secret).map((x) => {
         try {
           const sec = parseSecret(x);

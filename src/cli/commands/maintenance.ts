@@ -2,7 +2,6 @@ import type { Argv, CommandModule } from 'yargs';
 import { parseSize } from '../../analyze/report.js';
 import { dirSize } from '../../analyze/df.js';
 import { LbuildError } from '../../errors.js';
-import { Snapshotter } from '../../snapshot/overlay.js';
 import { CacheIndex } from '../../store/cache.js';
 import { fsck } from '../../store/fsck.js';
 import { humanSize } from '../../util/fsx.js';
@@ -18,7 +17,6 @@ export const fsckCommand: CommandModule<GlobalArgs, FsckArgs> = {
   builder: (y: Argv<GlobalArgs>) => y.option('repair', { type: 'boolean', default: false }) as Argv<FsckArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
-    if (argv.repair) await new Snapshotter(store).recoverStale();
     const problems = await fsck(store, argv.repair === true);
     for (const p of problems) print(`${p.repaired ? 'repaired' : 'problem'}: ${p.what}`);
     const open = problems.filter((p) => !p.repaired);
@@ -39,7 +37,6 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
     y.option('all', { alias: 'a', type: 'boolean', default: false }).option('keep-storage', { type: 'string', describe: 'keep at most this much (e.g. 10GB)' }) as Argv<PruneArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
-    await new Snapshotter(store).recoverStale();
     const dangling = await store.images.update((idx) => {
       const tagged = new Set(Object.values(idx.tags));
       const gone = Object.keys(idx.images).filter((id) => !tagged.has(id as `sha256:${string}`));

@@ -35,7 +35,6 @@ export const runCommand: CommandModule<GlobalArgs, Args> = {
     const args = [...(cfg.Entrypoint ?? []), ...(cmd.length ? cmd : (cfg.Cmd ?? []))];
     if (args.length === 0) throw new UsageError(`${argv.image} has no CMD or ENTRYPOINT: give a command`);
     const snapshotter = new Snapshotter(store);
-    await snapshotter.recoverStale();
     const release = installSignalCleanup(store.tmpDir);
     const snap = await snapshotter.prepare(img.config.rootfs.diff_ids);
     let code = 0;
