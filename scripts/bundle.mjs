@@ -1,0 +1,16 @@
+// Bundle the CLI into one ES module (dist/lbuild.mjs): resolving and compiling hundreds of small
+// modules was about a third of lbuild's start-up (see bench/RESULTS-cache.md). tsc still checks
+// the types and emits dist/src and dist/test for the tests.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['src/cli/main.ts'],
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  outfile: 'dist/lbuild.mjs',
+  logLevel: 'warning',
+  // CommonJS dependencies (dockerfile-ast, tar-stream) call require() for Node built-ins
+  banner: { js: "import { createRequire as __lbuildRequire } from 'node:module'; const require = __lbuildRequire(import.meta.url);" },
+});
