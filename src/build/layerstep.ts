@@ -1,6 +1,7 @@
 import { lstatSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { diffUpper, removeMountStubs } from '../diff/upper.js';
+import { listOpaqueDirs } from '../util/xattr.js';
 import type { LayerInfo } from '../diff/layer.js';
 import type { Digest } from '../oci/digest.js';
 import { type ActiveSnapshot, Snapshotter } from '../snapshot/overlay.js';
@@ -49,8 +50,10 @@ export async function withLayer(
     } finally {
       await snap.release();
     }
-    await removeMountStubs(snap.upper, stubs, snap.lowers);
-    const layer = await diffUpper(store.content, snap.upper, snap.lowers, mtimeClamp);
+    // one walk of the upper dir for opaque markers serves stub removal and the diff
+    const opaque = await listOpaqueDirs(snap.upper);
+    await removeMountStubs(snap.upper, stubs, snap.lowers, opaque);
+    const layer = await diffUpper(store.content, snap.upper, snap.lowers, opaque, mtimeClamp);
     await onLayer?.(layer.diffId);
     await fsp.rm(snap.merged, { recursive: true, force: true });
     await store.snapshots.adopt(layer.diffId, snap.dir);

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { sha256 } from '../oci/digest.js';
@@ -63,7 +64,6 @@ export class StatCache {
 
   async save(): Promise<void> {
     if (!this.dirty) return;
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(path.dirname(this.file), { recursive: true });
     await writeFileAtomic(this.file, JSON.stringify({ version: 1, entries: Object.fromEntries(this.entries) }));
     this.dirty = false;

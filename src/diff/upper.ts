@@ -1,7 +1,6 @@
 import { lstatSync, promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { ContentStore } from '../store/content.js';
-import { listOpaqueDirs } from '../util/xattr.js';
 import { type LayerInfo, storeTreeAsLayer } from './layer.js';
 
 function lookupLower(lowers: readonly string[], rel: string): Stats | undefined {
@@ -36,7 +35,7 @@ function copiedUpUnchanged(lowers: readonly string[], rel: string, st: Stats): b
  * A parent that overlay copied up only to hold the stubs (empty now, same owner and mode as
  * below) goes as well, so a RUN that changes nothing gives an empty layer.
  */
-export async function removeMountStubs(upper: string, stubs: readonly string[], lowers: readonly string[] = []): Promise<void> {
+export async function removeMountStubs(upper: string, stubs: readonly string[], lowers: readonly string[], opaque: ReadonlySet<string>): Promise<void> {
   const sorted = [...stubs].sort((a, b) => b.split('/').length - a.split('/').length);
   const parents = new Set<string>();
   for (const rel of sorted) {
@@ -49,8 +48,6 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
     const parent = path.dirname(rel);
     if (parent !== '.' && !stubs.includes(parent)) parents.add(parent);
   }
-  if (parents.size === 0) return;
-  const opaque = await listOpaqueDirs(upper);
   for (const rel of parents) {
     const p = path.join(upper, rel);
     const st = await fsp.lstat(p).catch(() => undefined);
@@ -65,8 +62,7 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
  * opaque dirs become OCI markers; directories copied up without a change of their own are left
  * out (their children are still written).
  */
-export async function diffUpper(content: ContentStore, upper: string, lowers: readonly string[], mtimeClamp?: number): Promise<LayerInfo> {
-  const opaqueDirs = await listOpaqueDirs(upper);
+export async function diffUpper(content: ContentStore, upper: string, lowers: readonly string[], opaqueDirs: ReadonlySet<string>, mtimeClamp?: number): Promise<LayerInfo> {
   return storeTreeAsLayer(content, upper, {
     overlay: true,
     opaqueDirs,

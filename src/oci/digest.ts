@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 
 export type Digest = `sha256:${string}`;
 
@@ -10,6 +11,13 @@ export function isDigest(s: string): s is Digest {
 
 export function sha256(data: string | Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** sha256 of a file, streamed. */
+export async function fileDigest(file: string): Promise<Digest> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
 }
 
 export function hexOf(d: Digest): string {

@@ -1,22 +1,15 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { DigestMismatchError, LbuildError } from '../errors.js';
 import { exists } from '../util/fsx.js';
 import { type ArchiveEntry, archivePath, writeArchive } from './archive-io.js';
-import { type Digest, hexOf, isDigest, sha256 } from './digest.js';
+import { type Digest, fileDigest, hexOf, isDigest, sha256 } from './digest.js';
 import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
 import { gzipFile, openLayerFile, removeFiles } from './layer-file.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from './types.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 const CONTAINERD_NAME = 'io.containerd.image.name';
-
-async function fileDigest(file: string): Promise<Digest> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(file)) h.update(c as Buffer);
-  return `sha256:${h.digest('hex')}`;
-}
 
 /** OCI image layout (image-layout.md) in a tar: `oci-layout`, `index.json`, `blobs/sha256/…`; layers gzip. */
 export const ociLayout: ArchiveFormat = {

@@ -73,14 +73,13 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
   const ref = resolveRemote(input);
   const client = new RegistryClient(ref, opts);
   const log = opts.log ?? (() => undefined);
-  let { bytes, mediaType } = await client.getManifest(ref.digest ?? (ref.tag as string));
+  let { bytes } = await client.getManifest(ref.digest ?? (ref.tag as string));
   let doc = await verifiedJson<Manifest & Partial<ImageIndex>>(bytes, ref.digest, `manifest of ${ref.display}`);
   if (Array.isArray(doc.manifests)) {
     const d = pickPlatform(doc as unknown as ImageIndex, ref.display);
-    ({ bytes, mediaType } = await client.getManifest(d.digest));
+    ({ bytes } = await client.getManifest(d.digest));
     doc = await verifiedJson<Manifest>(bytes, d.digest, `manifest of ${ref.display}`);
   }
-  void mediaType;
   if (!doc.config || !Array.isArray(doc.layers)) throw new LbuildError(`${ref.display}: not an image manifest`);
   const chunks: Buffer[] = [];
   for await (const c of await client.blob(doc.config.digest)) chunks.push(c as Buffer);

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { LbuildError, isErrno } from '../errors.js';
 import { chainIds, type Digest, hexOf } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
-import { isPidAlive, tempName } from '../util/fsx.js';
+import { isPidAlive, ownerPid, tempName } from '../util/fsx.js';
 import { reapStaleContainers } from '../runtime/runc.js';
 
 /** At most this many lower dirs in one mount: keeps the option string under a page and far below the kernel's 500. */
@@ -209,11 +209,6 @@ export class Snapshotter {
   }
 }
 
-/** PID encoded by tempName(): `<prefix>-<pid>-<random>` (possibly with a leading dot). */
-export function ownerPid(name: string): number {
-  const m = /-(\d+)-[0-9a-f]{12}$/.exec(name);
-  return m ? Number(m[1]) : 0;
-}
 
 async function copyTree(src: string, dest: string): Promise<void> {
   const execa = await lazyExeca();

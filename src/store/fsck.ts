@@ -1,26 +1,14 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { type Digest, hexOf, isDigest } from '../oci/digest.js';
+import { type Digest, fileDigest, isDigest } from '../oci/digest.js';
 import type { ImageConfig, Manifest } from '../oci/types.js';
-import { isPidAlive } from '../util/fsx.js';
+import { isPidAlive, ownerPid } from '../util/fsx.js';
 import { CacheIndex } from './cache.js';
 import type { Store } from './store.js';
 
 export interface FsckProblem {
   what: string;
   repaired: boolean;
-}
-
-async function fileDigest(p: string): Promise<Digest> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(p)) h.update(c as Buffer);
-  return `sha256:${h.digest('hex')}`;
-}
-
-function ownerPid(name: string): number {
-  const m = /-(\d+)-[0-9a-f]{12}(\.json)?$/.exec(name);
-  return m ? Number(m[1]) : 0;
 }
 
 /**
@@ -92,6 +80,5 @@ export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]
     if (repair) await fsp.rm(path.join(store.root, 'snapshots', n), { recursive: true, force: true });
     report(`snapshot ${n.slice(0, 12)}: incomplete`, repair);
   }
-  void hexOf;
   return problems;
 }

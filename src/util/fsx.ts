@@ -7,6 +7,12 @@ export function tempName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
+/** The PID a tempName() carries (`<prefix>-<pid>-<random>`, maybe with an extension); 0 if none. */
+export function ownerPid(name: string): number {
+  const m = /-(\d+)-[0-9a-f]{12}(\.\w+)?$/.exec(name);
+  return m ? Number(m[1]) : 0;
+}
+
 /** Write a file so that readers see either the old or the new content, never a partial one. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${tempName(path.basename(file))}`);
