@@ -33,6 +33,16 @@ async function startSleepingBuild(name: string): Promise<{ child: ResultPromise 
   return { child };
 }
 
+/** `ps` output once no `sleep 60` is left, or after 3 s: a killed PID namespace empties asynchronously. */
+async function processesAfterKill(): Promise<string> {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const ps = String((await execa('ps', ['-eo', 'args'], { reject: false })).stdout);
+    if (!/sleep 60/.test(ps) || Date.now() > deadline) return ps;
+    await sleep(100);
+  }
+}
+
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   test(`${sig} stops the running step, releases every mount and exits non-zero within seconds`, async () => {
     const { child } = await startSleepingBuild(`ctx-${sig}`);
@@ -44,8 +54,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     assert.notEqual(r.exitCode, 0);
     assert.deepEqual(mountsUnder(root), []);
     assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), [], 'no temp files left');
-    const ps = await execa('ps', ['-eo', 'args'], { reject: false });
-    assert.doesNotMatch(String(ps.stdout), /sleep 60/, 'the sandboxed process is gone');
+    assert.doesNotMatch(await processesAfterKill(), /sleep 60/, 'the sandboxed process is gone');
   });
 }
 
@@ -58,6 +67,5 @@ test('a build killed with SIGKILL leaves a stale mount that the next command cle
   await lbuildOk(root, ['build', '-t', 'after:1', ctx]);
   assert.deepEqual(mountsUnder(root), [], 'the next build released the stale mount');
   assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
-  const ps = await execa('ps', ['-eo', 'args'], { reject: false });
-  assert.doesNotMatch(String(ps.stdout), /sleep 60/, "the killed build's container was reaped");
+  assert.doesNotMatch(await processesAfterKill(), /sleep 60/, "the killed build's container was reaped");
 });

@@ -7,6 +7,7 @@ import { BuildRecords, type BuildRecord } from '../cache/records.js';
 import { type RecordedStep, explainMiss } from '../cache/explain.js';
 import { type KeyInputs, stepKey } from '../cache/key.js';
 import { StatCache, sourcesDigest } from '../context/checksum.js';
+import { traced } from '../util/trace.js';
 import { type IgnoreMatcher, loadIgnore, makeMatcher } from '../context/ignore.js';
 import { cleanSource } from '../context/select.js';
 import { type CacheRecord, CacheIndex } from '../store/cache.js';
@@ -200,7 +201,7 @@ export class Builder {
     const final = this.results.get(this.plan.target) as StageResult;
     let config = withCreated(final.config, this.created);
     if (o.labels.size) config = withLabels(config, [...o.labels]);
-    const image = await o.store.commitImage(config, o.tags);
+    const image = await traced('commit', () => o.store.commitImage(config, o.tags));
     await saveBuildInfo(o.store.root, image.id, {
       version: 1,
       dockerfile: o.dockerfilePath,
@@ -312,7 +313,7 @@ export class Builder {
     at: { label: string; index: number; firstInStage: boolean },
   ): Promise<{ layer: { diffId: Digest; size: number }; key: string; cache: 'hit' | 'miss'; reason?: string; savedMs?: number }> {
     const o = this.opts;
-    const prepared = await this.prepareStep(instr, state, stage);
+    const prepared = await traced('key', () => this.prepareStep(instr, state, stage));
     {
       const key = stepKey(prepared.inputs);
       const step = { stage: at.label, index: at.index, line: instr.line, instruction: instr.text, key, inputs: prepared.inputs, ...(prepared.files ? { files: prepared.files } : {}) };

@@ -1,8 +1,12 @@
 import {
   chmodSync,
   closeSync,
+  constants,
   copyFileSync,
   existsSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
   lchownSync,
   linkSync,
   lstatSync,
@@ -15,8 +19,8 @@ import {
   rmSync,
   statSync,
   symlinkSync,
-
   writeFileSync,
+  writeSync,
   type Stats,
 } from 'node:fs';
 import * as path from 'node:path';
@@ -78,12 +82,51 @@ interface Writer extends Selection {
   inodes: Map<string, string>;
 }
 
+function ownerOf(st: Stats, w: Writer): { uid: number; gid: number } {
+  if (w.chown) return w.chown;
+  return w.keepOwner ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 };
+}
+
 function applyMeta(dst: string, st: Stats, w: Writer, isLink: boolean): void {
-  const uid = w.chown ? w.chown.uid : w.keepOwner ? st.uid : 0;
-  const gid = w.chown ? w.chown.gid : w.keepOwner ? st.gid : 0;
+  const { uid, gid } = ownerOf(st, w);
   lchownSync(dst, uid, gid);
   if (!isLink) chmodSync(dst, w.chmod ?? st.mode & 0o7777);
   lutimesSync(dst, st.atime, st.mtime);
+}
+
+const SMALL_COPY = 1 << 20;
+let copyBuffer: Buffer | undefined;
+
+/**
+ * A regular file to a path that does not exist (O_EXCL: never through a planted symlink), owner,
+ * mode and times set on the open descriptor: on an overlay mount each path lookup costs, and a
+ * COPY of many small files is mostly these calls. Large files go through the kernel's copy.
+ */
+function copyFile(src: string, dst: string, st: Stats, w: Writer): void {
+  if (st.size > SMALL_COPY) {
+    copyFileSync(src, dst, constants.COPYFILE_EXCL);
+    applyMeta(dst, st, w, false);
+    return;
+  }
+  copyBuffer ??= Buffer.allocUnsafe(SMALL_COPY);
+  const input = openSync(src, 'r');
+  let n = 0;
+  try {
+    for (let got = -1; got !== 0 && n < SMALL_COPY; n += got) got = readSync(input, copyBuffer, n, SMALL_COPY - n, n);
+  } finally {
+    closeSync(input);
+  }
+  if (n > st.size) throw new LbuildError(`${src} changed while being copied`);
+  const out = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    for (let done = 0; done < n; ) done += writeSync(out, copyBuffer, done, n - done);
+    const { uid, gid } = ownerOf(st, w);
+    fchownSync(out, uid, gid);
+    fchmodSync(out, w.chmod ?? st.mode & 0o7777); // after the chown, which clears set-id bits
+    futimesSync(out, st.atime, st.mtime);
+  } finally {
+    closeSync(out);
+  }
 }
 
 function removeExisting(dst: string, keepDir: boolean): void {
@@ -97,22 +140,26 @@ function removeExisting(dst: string, keepDir: boolean): void {
   rmSync(dst, { recursive: true, force: true });
 }
 
-/** Copy one entry (file, symlink or directory tree) from `src` to host path `dst`. */
-function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string): void {
+/**
+ * Copy one entry (file, symlink or directory tree) from `src` to host path `dst`. `fresh`: the
+ * parent was just made by this copy, so nothing can be in the way.
+ */
+function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false): void {
   if (st.isDirectory()) {
-    removeExisting(dst, true);
-    if (!existsSync(dst)) mkdirSync(dst, { mode: 0o700 });
+    if (!fresh) removeExisting(dst, true);
+    const made = fresh || !existsSync(dst);
+    if (made) mkdirSync(dst, { mode: 0o700 });
     for (const name of readdirSync(src).sort()) {
       const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
       const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
       const cst = lstatSync(path.join(src, name));
       if (!childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
-      copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx);
+      copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, made);
     }
     applyMeta(dst, st, w, false);
     return;
   }
-  removeExisting(dst, false);
+  if (!fresh) removeExisting(dst, false);
   if (st.isSymbolicLink()) {
     symlinkSync(readlinkSync(src), dst);
     applyMeta(dst, st, w, true);
@@ -125,9 +172,8 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
       linkSync(first, dst);
       return;
     }
-    copyFileSync(src, dst);
+    copyFile(src, dst, st, w);
     if (st.nlink > 1) w.inodes.set(key, dst);
-    applyMeta(dst, st, w, false);
     return;
   }
   // devices, fifos, sockets are not copied from a context (BuildKit skips them too)

@@ -7,6 +7,7 @@ import type { Digest } from '../oci/digest.js';
 import { type ActiveSnapshot, Snapshotter } from '../snapshot/overlay.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
 import type { Store } from '../store/store.js';
+import { traced } from '../util/trace.js';
 
 /**
  * Mount points for files (/etc/hosts, /etc/resolv.conf) that do not exist in the root yet,
@@ -41,22 +42,24 @@ export async function withLayer(
   /** told the new layer's diff_id as soon as it exists (the caller leases it against GC) */
   onLayer?: (diffId: Digest) => Promise<void>,
 ): Promise<LayerInfo> {
-  const snap = await snapshotter.prepare(parents);
+  const snap = await traced('mount', () => snapshotter.prepare(parents));
   try {
     let stubs: string[] = [];
     try {
-      const r = await work(snap);
+      const r = await traced('work', () => work(snap));
       stubs = r?.stubs ?? [];
     } finally {
-      await snap.release();
+      await traced('unmount', () => snap.release());
     }
     // one walk of the upper dir for opaque markers serves stub removal and the diff
-    const opaque = await listOpaqueDirs(snap.upper);
+    const opaque = await traced('opaque', () => listOpaqueDirs(snap.upper));
     await removeMountStubs(snap.upper, stubs, snap.lowers, opaque);
-    const layer = await diffUpper(store.content, snap.upper, snap.lowers, opaque, mtimeClamp);
+    const layer = await traced('diff', () => diffUpper(store.content, snap.upper, snap.lowers, opaque, mtimeClamp));
     await onLayer?.(layer.diffId);
-    await fsp.rm(snap.merged, { recursive: true, force: true });
-    await store.snapshots.adopt(layer.diffId, snap.dir);
+    await traced('adopt', async () => {
+      await fsp.rm(snap.merged, { recursive: true, force: true });
+      await store.snapshots.adopt(layer.diffId, snap.dir);
+    });
     return layer;
   } finally {
     await fsp.rm(snap.dir, { recursive: true, force: true });

@@ -7,12 +7,15 @@ import { chainIds, type Digest, hexOf } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
 import { isPidAlive, ownerPid, tempName } from '../util/fsx.js';
 import { reapStaleContainers } from '../runtime/runc.js';
+import { recoverUnsynced } from '../store/durability.js';
 
 /** At most this many lower dirs in one mount: keeps the option string under a page and far below the kernel's 500. */
 export const MAX_LOWERS = 200;
 /** Long chains are flattened in chunks of this many layers (each chunk cached by its chain ID). */
 export const FLATTEN_CHUNK = 100;
-const MOUNT_OPTS = 'redirect_dir=off,metacopy=off,index=off';
+// volatile: no sync of the whole upper filesystem at every unmount; the store syncs once per
+// process instead (see store/durability.ts)
+const MOUNT_OPTS = 'redirect_dir=off,metacopy=off,index=off,volatile';
 
 /** Every mount this process made and has not released: released on exit, error and signals. */
 const active = new Set<string>();
@@ -205,6 +208,7 @@ export class Snapshotter {
     for (const name of await fsp.readdir(tmp).catch(() => [] as string[])) {
       if (!isPidAlive(ownerPid(name))) await fsp.rm(path.join(tmp, name), { recursive: true, force: true }).catch(() => undefined);
     }
+    await recoverUnsynced(this.store.root, (hex) => this.store.snapshots.removeDir(path.join(this.store.root, 'snapshots', hex)));
     return n;
   }
 }

@@ -6,6 +6,8 @@ import { DigestMismatchError, NotFoundError, isErrno } from '../errors.js';
 import { type Digest, hexOf, isDigest } from '../oci/digest.js';
 import { tempName } from '../util/fsx.js';
 
+const WRITE_BATCH = 1 << 20;
+
 export interface BlobInfo {
   digest: Digest;
   size: number;
@@ -74,12 +76,22 @@ export class ContentStore {
         size = src.length;
         await fh.writeFile(src);
       } else {
+        // a tar stream comes in header-sized pieces: one write per MiB, not per piece
+        let pending: Buffer[] = [];
+        let pendingBytes = 0;
         for await (const chunk of src) {
           const buf = chunk as Buffer;
           hash.update(buf);
           size += buf.length;
-          await fh.write(buf);
+          pending.push(buf);
+          pendingBytes += buf.length;
+          if (pendingBytes >= WRITE_BATCH) {
+            await fh.writev(pending);
+            pending = [];
+            pendingBytes = 0;
+          }
         }
+        if (pending.length) await fh.writev(pending);
       }
       await fh.sync();
     } catch (e) {

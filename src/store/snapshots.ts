@@ -5,6 +5,7 @@ import { isErrno } from '../errors.js';
 import { type Digest, hexOf } from '../oci/digest.js';
 import { applyLayer } from '../snapshot/apply.js';
 import { tempName } from '../util/fsx.js';
+import { markUnsynced } from './durability.js';
 
 const LINK_LEN = 10;
 
@@ -78,6 +79,7 @@ export class SnapshotStore {
     }
     if (!name) throw new Error(`no free link name for ${diffId}`);
     await fsp.writeFile(path.join(tmpSnapshotDir, 'link'), name);
+    await markUnsynced(this.root, hex);
     try {
       await fsp.rename(tmpSnapshotDir, final);
     } catch (e) {
@@ -87,7 +89,11 @@ export class SnapshotStore {
   }
 
   async remove(diffId: Digest): Promise<void> {
-    const dir = this.dir(diffId);
+    await this.removeDir(this.dir(diffId));
+  }
+
+  /** Remove a snapshot directory (absolute path) and its short link. */
+  async removeDir(dir: string): Promise<void> {
     const link = await fsp.readFile(path.join(dir, 'link'), 'utf8').catch(() => undefined);
     if (link) await fsp.rm(path.join(this.root, 'l', link.trim()), { force: true });
     await fsp.rm(dir, { recursive: true, force: true });

@@ -1,0 +1,17 @@
+import { performance } from 'node:perf_hooks';
+
+const enabled = process.env.LBUILD_TRACE === '1';
+
+/**
+ * Time a phase and print `trace: <what> <ms>` on stderr when LBUILD_TRACE=1: how the
+ * benchmarks tell where a step's time goes without a profiler. Costs nothing when off.
+ */
+export async function traced<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  if (!enabled) return fn();
+  const start = performance.now();
+  try {
+    return await fn();
+  } finally {
+    process.stderr.write(`trace: ${what} ${(performance.now() - start).toFixed(1)} ms\n`);
+  }
+}
