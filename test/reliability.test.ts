@@ -145,29 +145,31 @@ test('fsck finds a corrupt blob and a missing snapshot; --repair fixes the store
   await lbuildOk(r, ['build', '-t', 'f:2', ctx]);
 });
 
-test('snapshots written without a sync: synced at exit; after a crash of the machine, re-extracted from their blobs', async () => {
+test('snapshots left to writeback: markers settle after it; after a crash of the machine, snapshots are re-extracted', async () => {
   const r = path.join(dir, 'sync-store');
   await importBusybox(r, 'busybox:latest');
   const ctx = await writeContext(path.join(dir, 'syncctx'), { Dockerfile: 'FROM busybox\nRUN echo data > /d\n' });
   await lbuildOk(r, ['build', '-t', 's:1', ctx]);
-  assert.deepEqual(await fsp.readdir(path.join(r, 'unsynced')), [], 'a finished build leaves no unsynced marker');
   const [i] = JSON.parse((await lbuildOk(r, ['inspect', 's:1'])).stdout) as { RootFS: { Layers: string[] } }[];
   const top = (i?.RootFS.Layers.at(-1) ?? '').slice(7);
   const bottom = (i?.RootFS.Layers[0] ?? '').slice(7);
   const boot = (await fsp.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim().replace(/-/g, '');
-  const deadPid = 2 ** 22 + 1; // above pid_max's ceiling: never alive
-  // a marker of a dead process from this boot: the data is in the page cache, a sync suffices
-  await fsp.writeFile(path.join(r, 'unsynced', `${bottom}.${deadPid}.${boot}`), '');
-  // one from an earlier boot: the snapshot may be torn and goes
-  await fsp.writeFile(path.join(r, 'unsynced', `${top}.${deadPid}.${'0'.repeat(32)}`), '');
+  const markers = path.join(r, 'unsynced');
+  assert.deepEqual((await fsp.readdir(markers)).sort(), [`${bottom}.${boot}`, `${top}.${boot}`].sort(), 'each new snapshot is marked until written back');
+  // this boot, older than the writeback window: dropped, the snapshot stays
+  const old = new Date(Date.now() - 10 * 60_000);
+  await fsp.utimes(path.join(markers, `${bottom}.${boot}`), old, old);
+  // an earlier boot: the machine went down before writeback, the snapshot may be torn and goes
+  await fsp.rename(path.join(markers, `${top}.${boot}`), path.join(markers, `${top}.${'0'.repeat(32)}`));
   await lbuildOk(r, ['images']);
-  assert.deepEqual(await fsp.readdir(path.join(r, 'unsynced')), []);
-  assert.ok(await fsp.stat(path.join(r, 'snapshots', bottom)), 'the same-boot snapshot stays');
-  await assert.rejects(fsp.stat(path.join(r, 'snapshots', top)), 'the earlier-boot snapshot is removed');
+  assert.deepEqual(await fsp.readdir(markers), []);
+  assert.ok(await fsp.stat(path.join(r, 'snapshots', bottom)), 'the written-back snapshot stays');
+  await assert.rejects(fsp.stat(path.join(r, 'snapshots', top)), 'the possibly torn snapshot is removed');
   // the next build that needs the layer extracts it again from its verified blob
   const ctx2 = await writeContext(path.join(dir, 'syncctx2'), { Dockerfile: 'FROM s:1\nRUN cat /d > /e\n' });
   await lbuildOk(r, ['build', '-t', 's:2', ctx2]);
   assert.equal(await fsp.readFile(path.join(r, 'snapshots', top, 'diff', 'd'), 'utf8'), 'data\n');
+  assert.ok((await fsp.readdir(markers)).includes(`${top}.${boot}`), 'the re-extracted snapshot is marked in turn');
   assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
 });
 

@@ -1,7 +1,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
-import { syncPendingSnapshots } from '../store/durability.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { buildCommand } from './commands/build.js';
 import { fsckCommand, pruneCommand } from './commands/maintenance.js';
@@ -72,8 +71,6 @@ export async function main(args: string[]): Promise<number> {
     process.stderr.write(`lbuild: ${errorMessage(e)}\n`);
     if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
-  } finally {
-    await syncPendingSnapshots();
   }
   return 0;
 }

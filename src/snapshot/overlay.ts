@@ -13,8 +13,8 @@ import { recoverUnsynced } from '../store/durability.js';
 export const MAX_LOWERS = 200;
 /** Long chains are flattened in chunks of this many layers (each chunk cached by its chain ID). */
 export const FLATTEN_CHUNK = 100;
-// volatile: no sync of the whole upper filesystem at every unmount; the store syncs once per
-// process instead (see store/durability.ts)
+// volatile: no sync of the whole upper filesystem at every unmount (store/durability.ts says
+// how a crash before writeback is noticed)
 const MOUNT_OPTS = 'redirect_dir=off,metacopy=off,index=off,volatile';
 
 /** Every mount this process made and has not released: released on exit, error and signals. */

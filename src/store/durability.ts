@@ -1,20 +1,20 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { isPidAlive } from '../util/fsx.js';
-import { traced } from '../util/trace.js';
 
 /*
- * Snapshots are written without a sync of their own: step mounts are `volatile` (an overlay
- * unmount would otherwise sync the whole filesystem once per step) and extracted layers are
- * plain writes. Each new snapshot gets a marker `unsynced/<hex>.<pid>.<boot id>`; the process
- * syncs the store's filesystem once before it exits and drops its markers. A marker left by a
- * dead process of this boot only needs that sync (the page cache still holds the data); one from
- * an earlier boot means the machine went down first, and its snapshot may be torn: it is removed
- * (snapshots are re-extracted from their verified blobs when needed).
+ * Snapshots are written without syncs of their own: step mounts are `volatile` (an overlay
+ * unmount would otherwise sync the whole filesystem, other programs' writes included, at every
+ * step) and extracted layers are plain writes. As containerd does by default, lbuild leaves them
+ * to the kernel's writeback (dirty data is written within dirty_expire_centisecs, 30 s by
+ * default) — but unlike a bare store it notices when the machine went down first: each new
+ * snapshot gets a marker `unsynced/<hex>.<boot id>`, created before the rename that makes the
+ * snapshot visible (a journaled filesystem keeps that order). At every store open, a marker of
+ * this boot older than WRITEBACK_MS is dropped; one from an earlier boot means the snapshot may be
+ * torn, and it is removed (snapshots are re-extracted from their fsynced, verified blobs).
  */
 
-const pending = new Map<string, string[]>(); // store root → marker paths
+/** Far beyond the kernel's writeback expiry: data this old has reached the disk. */
+export const WRITEBACK_MS = 120_000;
 
 let bootIdCache: string | undefined;
 function bootId(): string {
@@ -28,34 +28,23 @@ function markerDir(root: string): string {
 
 /** Note a snapshot about to become visible; call before it is renamed into place. */
 export async function markUnsynced(root: string, hex: string): Promise<void> {
-  const file = path.join(markerDir(root), `${hex}.${process.pid}.${bootId()}`);
   await fsp.mkdir(markerDir(root), { recursive: true });
-  await fsp.writeFile(file, '');
-  pending.set(root, [...(pending.get(root) ?? []), file]);
+  await fsp.writeFile(path.join(markerDir(root), `${hex}.${bootId()}`), '');
 }
 
-function syncFilesystem(root: string): void {
-  spawnSync('sync', ['-f', root], { stdio: 'ignore' });
-}
-
-/** Make this process's snapshots durable: one filesystem sync per store, then drop the markers. */
-export async function syncPendingSnapshots(): Promise<void> {
-  for (const [root, markers] of pending) {
-    await traced('sync', async () => syncFilesystem(root));
-    for (const m of markers) await fsp.rm(m, { force: true });
-  }
-  pending.clear();
-}
-
-/** Settle the markers of dead processes; `remove` deletes a snapshot that may be torn. */
+/** Settle the markers: drop the written-back ones, remove snapshots that a crash may have torn. */
 export async function recoverUnsynced(root: string, remove: (hex: string) => Promise<void>): Promise<void> {
-  const names = await fsp.readdir(markerDir(root)).catch(() => [] as string[]);
-  const stale = names.filter((n) => !isPidAlive(Number(n.split('.')[1])));
-  if (!stale.length) return;
-  if (stale.some((n) => n.split('.')[2] === bootId())) syncFilesystem(root);
-  for (const n of stale) {
-    const [hex, , boot] = n.split('.');
-    if (boot !== bootId() && hex) await remove(hex);
-    await fsp.rm(path.join(markerDir(root), n), { force: true });
+  const dir = markerDir(root);
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  for (const n of names) {
+    const [hex, boot] = n.split('.');
+    const file = path.join(dir, n);
+    if (hex && boot !== bootId()) {
+      await remove(hex);
+      await fsp.rm(file, { force: true });
+      continue;
+    }
+    const st = await fsp.stat(file).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > WRITEBACK_MS) await fsp.rm(file, { force: true });
   }
 }
