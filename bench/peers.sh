@@ -100,14 +100,21 @@ now() { date +%s.%N; }
 # ---------- runs: every tool once per run, in alternation ----------
 raw=$work/raw.tsv
 printf 'context\tphase\trun\ttool\tseconds\tstatus\tlbuild_rss_kb\n' > "$raw"
+settle() {  # until no tool is still deleting (some collect garbage in the background), then 65 s
+  local a b
+  sync; a=$(df --output=iused "$work" | tail -n1)
+  while sleep 5; b=$(df --output=iused "$work" | tail -n1); [ "$a" != "$b" ]; do a=$b; done
+  sync; sleep "${WIPE_SETTLE:-65}"
+}
 measure() {  # measure CTX PHASE RUN TOOL
   local ctx=$1 phase=$2 i=$3 t=$4 s e st=ok rss=-
-  case $phase in cold) wipe "$t" "$ctx" ;; edit) edit ;; esac
-  # every run starts with no dirty data of the previous tool still being written back: on this
-  # disk writeback of 50,000 files slows the next tool's file creation two- to threefold
+  [ "$phase" = edit ] && edit
+  # every run starts with no dirty data of the previous tool still being written back
   sync
   s=$(now)
+  if [ "$t" = lbuild ]; then export LBUILD_TRACE=1; fi   # phase timings into the log
   build "$t" "$ctx" > "$work/logs/$t-$ctx-$phase-$i.log" 2>&1 || st=FAIL
+  unset LBUILD_TRACE
   e=$(now)
   [ "$t" = lbuild ] && rss=$(tail -n1 "$work/rss")
   printf '%s\t%s\t%s\t%s\t%.3f\t%s\t%s\n' "$ctx" "$phase" "$i" "$t" "$(echo "$e - $s" | bc)" "$st" "$rss" | tee -a "$raw"
@@ -118,7 +125,21 @@ for ctx in "${contexts[@]}"; do
     n=$runs; [ "$ctx" = steps150 ] && n=1
     # a warm or edit phase starts from a built cache
     if [ "$phase" != cold ]; then for t in "${tools[@]}"; do build "$t" "$ctx" > /dev/null 2>&1 || true; done; fi
-    for i in $(seq 1 "$n"); do for t in "${tools[@]}"; do measure "$ctx" "$phase" "$i" "$t"; done; done
+    for i in $(seq 1 "$n"); do
+      if [ "$phase" = cold ]; then
+        # wipe every tool, then wait out ext4's inode-reuse delay: a filesystem without a journal
+        # (as here) skips inodes freed in the last 60 s, and creating 50,000 files right after
+        # deleting 50,000 spends most of its time in that scan (perf: recently_deleted, 50% of
+        # the build), penalising whichever tool runs first after a wipe
+        for t in "${tools[@]}"; do wipe "$t" "$ctx"; done
+        settle
+      fi
+      # the order rotates, so that no tool always runs first (or right after another's writes)
+      for k in $(seq 0 $((${#tools[@]} - 1))); do
+        t=${tools[$(((i + k) % ${#tools[@]}))]}
+        measure "$ctx" "$phase" "$i" "$t"
+      done
+    done
   done
 done
 
