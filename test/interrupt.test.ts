@@ -17,7 +17,8 @@ storeFixture((d, r) => {
 
 /** Start a build whose RUN sleeps; resolve once the RUN has printed its marker (the sandbox is up). */
 async function startSleepingBuild(name: string): Promise<{ child: ResultPromise }> {
-  const ctx = await writeContext(path.join(dir, name), { Dockerfile: 'FROM busybox\nRUN echo $((6*7))-sleeping && sleep 60\n' });
+  // an unusual duration, so that no other `sleep` on the machine is taken for the sandboxed one
+  const ctx = await writeContext(path.join(dir, name), { Dockerfile: 'FROM busybox\nRUN echo $((6*7))-sleeping && sleep 3607\n' });
   const child = execa(process.execPath, [BIN, '--root', root, 'build', '--progress', 'plain', ctx], { reject: false, all: true, buffer: true });
   const deadline = Date.now() + 20_000;
   let seen = '';
@@ -33,12 +34,12 @@ async function startSleepingBuild(name: string): Promise<{ child: ResultPromise 
   return { child };
 }
 
-/** `ps` output once no `sleep 60` is left, or after 3 s: a killed PID namespace empties asynchronously. */
+/** `ps` output once no `sleep 3607` is left, or after 3 s: a killed PID namespace empties asynchronously. */
 async function processesAfterKill(): Promise<string> {
   const deadline = Date.now() + 3000;
   for (;;) {
     const ps = String((await execa('ps', ['-eo', 'args'], { reject: false })).stdout);
-    if (!/sleep 60/.test(ps) || Date.now() > deadline) return ps;
+    if (!/sleep 3607/.test(ps) || Date.now() > deadline) return ps;
     await sleep(100);
   }
 }
@@ -54,7 +55,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     assert.notEqual(r.exitCode, 0);
     assert.deepEqual(mountsUnder(root), []);
     assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), [], 'no temp files left');
-    assert.doesNotMatch(await processesAfterKill(), /sleep 60/, 'the sandboxed process is gone');
+    assert.doesNotMatch(await processesAfterKill(), /sleep 3607/, 'the sandboxed process is gone');
   });
 }
 
@@ -67,5 +68,5 @@ test('a build killed with SIGKILL leaves a stale mount that the next command cle
   await lbuildOk(root, ['build', '-t', 'after:1', ctx]);
   assert.deepEqual(mountsUnder(root), [], 'the next build released the stale mount');
   assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
-  assert.doesNotMatch(await processesAfterKill(), /sleep 60/, "the killed build's container was reaped");
+  assert.doesNotMatch(await processesAfterKill(), /sleep 3607/, "the killed build's container was reaped");
 });

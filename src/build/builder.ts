@@ -182,8 +182,8 @@ export class Builder {
     this.buildStart = started;
     await this.lease.start();
     const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
-    this.previous = await this.records.last(o.dockerfilePath, targetLabel);
-    this.statCache = await StatCache.open(path.join(o.store.root, 'cache'), this.contextRoot);
+    this.previous = await traced('previous build record', () => this.records.last(o.dockerfilePath, targetLabel));
+    this.statCache = await traced('stat cache', () => StatCache.open(path.join(o.store.root, 'cache'), this.contextRoot));
     try {
       for (const idx of this.plan.order) {
         const stage = this.plan.stages[idx] as Stage;
@@ -193,7 +193,7 @@ export class Builder {
       await this.lease.release();
       throw e;
     } finally {
-      await this.statCache.save();
+      await traced('stat cache save', () => this.statCache.save());
     }
     if (this.statCache.hashed + this.statCache.reused > 0) {
       o.progress.info(`context: ${this.statCache.hashed} file(s) checksummed, ${this.statCache.reused} vouched for by the stat cache`);
@@ -208,7 +208,9 @@ export class Builder {
       layers: config.rootfs.diff_ids.map((_, i) => final.origins[i] ?? null),
     });
     await this.lease.release();
-    await this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded });
+    await traced('build record save', () =>
+      this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded }),
+    );
     return { image, steps: this.steps, plan: this.plan, durationMs: Date.now() - started };
   }
 
@@ -316,7 +318,8 @@ export class Builder {
     const prepared = await traced('key', () => this.prepareStep(instr, state, stage));
     {
       const key = stepKey(prepared.inputs);
-      const step = { stage: at.label, index: at.index, line: instr.line, instruction: instr.text, key, inputs: prepared.inputs, ...(prepared.files ? { files: prepared.files } : {}) };
+      const step = { stage: at.label, index: at.index, line: instr.line, instruction: instr.text, key, inputs: prepared.inputs };
+      const fileList = prepared.files && prepared.inputs.sources ? await this.records.stageFiles(prepared.inputs.sources, prepared.files, o.store.tmpDir) : undefined;
       const bypass = o.noCache === true || (o.noCacheFilter ?? []).some((f) => f.toLowerCase() === at.label || f === String(stage.index) || f.toLowerCase() === stage.name);
       let rec = bypass ? undefined : await this.cache.get(key);
       if (rec && !(await o.store.content.has(rec.diffId))) rec = undefined;
@@ -332,15 +335,28 @@ export class Builder {
         await this.cache.touch(rec);
         state.config = configWithLayer(state.config, rec.diffId, { created: this.created, created_by: prepared.createdBy });
         this.recorded.push({ ...step, cache: 'hit' });
+        await fileList?.commit();
         return { layer: { diffId: rec.diffId, size: rec.size }, key, cache: 'hit', savedMs: rec.durationMs };
       }
       const prevStep = this.previous?.steps.find((p) => p.stage === at.label && p.index === at.index);
+      // the previous file list is read only when the sources changed: to name the changed file
+      const prevSources = prevStep?.inputs.sources;
+      if (prevStep && prevSources && prevSources !== prepared.inputs.sources) prevStep.files ??= await this.records.loadFiles(prevSources);
       const parentMissed = state.lastStep?.missed ? { index: state.lastStep.index } : undefined;
-      let reason = explainMiss(step, prevStep, { noCache: bypass, firstInStage: at.firstInStage, ...(parentMissed ? { parentMissed } : {}) });
+      const cur: typeof step & { files?: Record<string, string> } = prepared.files ? { ...step, files: prepared.files } : { ...step };
+      let reason = explainMiss(cur, prevStep, { noCache: bypass, firstInStage: at.firstInStage, ...(parentMissed ? { parentMissed } : {}) });
+      // the file lists can hold 100,000s of entries: not kept while the step runs
+      delete prepared.files;
+      delete cur.files;
+      if (prevStep) delete prevStep.files;
       if (at.firstInStage && reason === 'base image changed' && stage.base.kind === 'stage') reason = `parent changed (stage ${stageLabel(this.plan.stages[stage.base.index] as Stage)} changed)`;
       v.log(`cache miss: ${reason}`);
       const started = Date.now();
-      const layer = await withLayer(o.store, this.snapshotter, state.layers, this.mtimeClamp, prepared.work, (d) => this.lease.add(d));
+      const layer = await withLayer(o.store, this.snapshotter, state.layers, this.mtimeClamp, prepared.work, (d) => this.lease.add(d)).catch(async (e: unknown) => {
+        await fileList?.discard();
+        throw e;
+      });
+      await fileList?.commit();
       await this.cache.put({
         version: 1, key, diffId: layer.diffId, size: layer.size, createdBy: prepared.createdBy,
         created: new Date().toISOString(), durationMs: Date.now() - started, lastUsed: new Date().toISOString(),

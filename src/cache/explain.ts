@@ -8,7 +8,7 @@ export interface RecordedStep {
   instruction: string;
   key: string;
   inputs: KeyInputs;
-  /** the selected files' descriptions, for COPY/ADD from the context */
+  /** the selected files' descriptions, for COPY/ADD from the context: in memory only (saved once per sources digest beside the records) */
   files?: Record<string, string>;
   cache: 'hit' | 'miss';
 }

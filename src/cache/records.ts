@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { sha256 } from '../oci/digest.js';
-import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { readJsonFile, tempName, writeFileAtomic } from '../util/fsx.js';
 import type { RecordedStep } from './explain.js';
 
 /** The last build of one Dockerfile + target, for explaining the next build's misses. */
@@ -44,6 +44,53 @@ export class BuildRecords {
     const f = this.file(rec.dockerfile, rec.target);
     await fsp.mkdir(path.dirname(f), { recursive: true });
     await writeFileAtomic(f, JSON.stringify(rec));
+    await this.pruneFileLists();
+  }
+
+  /*
+   * The files a COPY selected (path → description, for "source changed: src/x.ts") live beside
+   * the records, one file per sources digest: a record stays small, a warm build reads none of
+   * them, and a file list is written once however many builds share it.
+   */
+  private fileList(sources: string): string {
+    return path.join(this.dir, 'files', `${sources.replace(/^sha256:/, '').slice(0, 32)}.json`);
+  }
+
+  /**
+   * Write a step's file list to a temp file now (the list can be large: the caller lets go of it
+   * while the step runs) and return what puts it in place once the step has succeeded, or
+   * removes it; nothing when the list is already there.
+   */
+  async stageFiles(sources: string, files: Record<string, string>, tmpDir: string): Promise<{ commit(): Promise<void>; discard(): Promise<void> }> {
+    const f = this.fileList(sources);
+    const none = { commit: async () => undefined, discard: async () => undefined };
+    if (await fsp.access(f).then(() => true, () => false)) return none;
+    const tmp = path.join(tmpDir, tempName('files'));
+    await fsp.writeFile(tmp, JSON.stringify(files));
+    return {
+      commit: async () => {
+        await fsp.mkdir(path.dirname(f), { recursive: true });
+        await fsp.rename(tmp, f);
+      },
+      discard: async () => fsp.rm(tmp, { force: true }),
+    };
+  }
+
+  async loadFiles(sources: string): Promise<Record<string, string> | undefined> {
+    return readJsonFile<Record<string, string>>(this.fileList(sources)).catch(() => undefined);
+  }
+
+  /** Drop the file lists no build record refers to any more. */
+  private async pruneFileLists(): Promise<void> {
+    const dir = path.join(this.dir, 'files');
+    const lists = await fsp.readdir(dir).catch(() => [] as string[]);
+    if (!lists.length) return;
+    const used = new Set<string>();
+    for (const n of await fsp.readdir(path.join(this.dir, 'builds')).catch(() => [] as string[])) {
+      const r = await readJsonFile<BuildRecord>(path.join(this.dir, 'builds', n)).catch(() => undefined);
+      for (const st of r?.steps ?? []) if (st.inputs.sources) used.add(path.basename(this.fileList(st.inputs.sources)));
+    }
+    for (const n of lists) if (n.endsWith('.json') && !used.has(n)) await fsp.rm(path.join(dir, n), { force: true });
   }
 
   async appendHistory(line: HistoryLine): Promise<void> {

@@ -1,9 +1,10 @@
 import { closeSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import * as path from 'node:path';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { sha256 } from '../oci/digest.js';
-import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { tempName } from '../util/fsx.js';
 import { type CopySource, type Selection, matchSource, walkSelected } from './select.js';
 
 let api: Promise<XXHashAPI> | undefined;
@@ -12,60 +13,88 @@ function hasher(): Promise<XXHashAPI> {
   return api;
 }
 
-interface StatEntry {
-  dev: number;
-  ino: number;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  h: string;
-}
+const STAT_MAGIC = 'lbuild-stat 2\0';
+const STAT_END = '\0end\0';
 
 /**
  * File content checksums (xxh64) remembered by (device, inode, size, mtime, ctime), persisted per
  * build context, so an unchanged file is never read again. An entry whose mtime falls within
  * the second the scan started is not trusted (the racy-git problem: the file could still change
  * within the same timestamp granularity) and is not saved.
+ *
+ * Kept compact for contexts of 100,000s of files: one string per file (`<stamp> <hash>`, keyed by
+ * the path below the context root), saved as NUL-separated pairs between a header and an end
+ * marker; a file without both (torn by a crash) is ignored.
  */
 export class StatCache {
-  private entries = new Map<string, StatEntry>();
+  private entries = new Map<string, string>();
   private dirty = false;
   private readonly scanSecond = Math.floor(Date.now() / 1000);
+  private readonly prefixLength: number;
   hashed = 0;
   reused = 0;
 
-  private constructor(private readonly file: string) {}
+  private constructor(
+    private readonly file: string,
+    contextRoot: string,
+  ) {
+    this.prefixLength = contextRoot.length + 1;
+  }
 
   static async open(cacheDir: string, contextRoot: string): Promise<StatCache> {
-    const file = path.join(cacheDir, 'stat', `${sha256(contextRoot).slice(7, 23)}.json`);
-    const c = new StatCache(file);
-    const saved = await readJsonFile<{ version: 1; entries: Record<string, StatEntry> }>(file).catch(() => undefined);
-    if (saved?.version === 1) c.entries = new Map(Object.entries(saved.entries));
+    const file = path.join(cacheDir, 'stat', `${sha256(contextRoot).slice(7, 23)}.v2`);
+    const c = new StatCache(file, contextRoot);
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (text.startsWith(STAT_MAGIC) && text.endsWith(STAT_END)) {
+      const parts = text.slice(STAT_MAGIC.length, -STAT_END.length).split('\0');
+      for (let i = 0; i + 1 < parts.length; i += 2) c.entries.set(parts[i] as string, parts[i + 1] as string);
+    }
     return c;
   }
 
   async contentHash(abs: string, st: Stats): Promise<string> {
-    const prev = this.entries.get(abs);
-    if (prev && prev.dev === st.dev && prev.ino === st.ino && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ctimeMs === st.ctimeMs) {
+    const rel = abs.slice(this.prefixLength);
+    const stamp = `${st.dev} ${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs} `;
+    const prev = this.entries.get(rel);
+    if (prev !== undefined && prev.length === stamp.length + 16 && prev.startsWith(stamp)) {
       this.reused++;
-      return prev.h;
+      return prev.slice(stamp.length);
     }
     const h = await hashFile(abs, st.size);
     this.hashed++;
     if (Math.floor(st.mtimeMs / 1000) < this.scanSecond && Math.floor(st.ctimeMs / 1000) < this.scanSecond) {
-      this.entries.set(abs, { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, h });
+      this.entries.set(rel, stamp + h);
       this.dirty = true;
-    } else if (prev) {
-      this.entries.delete(abs);
+    } else if (prev !== undefined) {
+      this.entries.delete(rel);
       this.dirty = true;
     }
     return h;
   }
 
+  /** Written in pieces (no one string of the whole cache), renamed into place when complete. */
   async save(): Promise<void> {
     if (!this.dirty) return;
     await mkdir(path.dirname(this.file), { recursive: true });
-    await writeFileAtomic(this.file, JSON.stringify({ version: 1, entries: Object.fromEntries(this.entries) }));
+    // the store's tmp/ (same filesystem): what a killed process leaves there is cleaned up
+    const tmp = path.join(path.dirname(this.file), '..', '..', 'tmp', tempName('stat'));
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      let chunk = STAT_MAGIC;
+      let first = true;
+      for (const [rel, v] of this.entries) {
+        chunk += `${first ? '' : '\0'}${rel}\0${v}`;
+        first = false;
+        if (chunk.length > 1 << 20) {
+          await fh.write(chunk);
+          chunk = '';
+        }
+      }
+      await fh.write(`${chunk}${STAT_END}`);
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.file);
     this.dirty = false;
   }
 }
@@ -128,9 +157,8 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
       for (const e of walkSelected(sel, m.abs, m.rel, '')) files[e.ctxRel] = await describe(e.abs, e.st, cache);
     }
   }
-  const lines = Object.keys(files)
-    .sort()
-    .map((k) => `${k}\0${files[k]}\n`)
-    .join('');
-  return { digest: sha256(lines), files };
+  // hashed line by line: no string of the whole list for contexts of 100,000s of files
+  const h = createHash('sha256');
+  for (const k of Object.keys(files).sort()) h.update(`${k}\0${files[k]}\n`);
+  return { digest: `sha256:${h.digest('hex')}`, files };
 }

@@ -37,11 +37,19 @@ function cleanPattern(p: string): string {
 export function makeMatcher(patterns: string[], source?: string): IgnoreMatcher {
   const ig = dockerignore({ ignorecase: false }).add(patterns);
   const exceptions = patterns.filter((p) => p.startsWith('!')).map((p) => `${cleanPattern(p.slice(1))}/`);
+  // the library memoizes every path it was asked about; a walk asks once per path, so over a
+  // context of 100,000s of files that memo only holds memory: it is emptied now and then
+  const memo = ig as unknown as { _cache?: Record<string, boolean> };
+  let asked = 0;
   return {
     ...(source ? { source } : {}),
     patterns,
     mayReinclude: (dirRel: string) => exceptions.some((e) => e.startsWith(`${dirRel}/`)),
-    ignores: (rel: string) => rel !== '' && rel !== '.' && ig.ignores(rel),
+    ignores: (rel: string) => {
+      if (rel === '' || rel === '.') return false;
+      if (++asked % 4096 === 0 && memo._cache) memo._cache = {};
+      return ig.ignores(rel);
+    },
   };
 }
 

@@ -12,6 +12,8 @@ export async function traced<T>(what: string, fn: () => Promise<T>): Promise<T> 
   try {
     return await fn();
   } finally {
-    process.stderr.write(`trace: ${what} ${(performance.now() - start).toFixed(1)} ms\n`);
+    const mb = (n: number): string => `${Math.round(n / 1048576)}`;
+    const m = process.memoryUsage();
+    process.stderr.write(`trace: ${what} ${(performance.now() - start).toFixed(1)} ms (rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB)\n`);
   }
 }
