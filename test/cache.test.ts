@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
+import { StatCache, sourcesDigest } from '../src/context/checksum.js';
 import { importBusybox } from './helpers/busybox.js';
 import { lbuild, lbuildOk, removeDir, tempDir } from './helpers/cli.js';
 import { writeContext } from './helpers/context.js';
@@ -184,4 +185,43 @@ test('GITHUB_STEP_SUMMARY gets a Markdown table; cache report names the steps th
   assert.match(rep.stdout, /^Last 5 build\(s\):/);
   assert.match(rep.stdout, /Steps that miss most:/);
   assert.match(rep.stdout, /missed \d+ of 5 .*Dockerfile:5 COPY src\/ \/app\/src\//);
+});
+
+test('stat cache: vouches for unchanged files across runs, re-reads a changed one, ignores a torn cache file', async () => {
+  const dir = tempDir();
+  try {
+    const ctx = path.join(dir, 'ctx');
+    const cacheDir = path.join(dir, 'store', 'cache');
+    await fsp.mkdir(path.join(dir, 'store', 'tmp'), { recursive: true });
+    await fsp.mkdir(ctx);
+    for (let i = 0; i < 50; i++) await fsp.writeFile(path.join(ctx, `f${i}`), `content ${i}\n`);
+    const old = new Date(Date.now() - 60_000); // outside the racy second
+    for (let i = 0; i < 50; i++) await fsp.utimes(path.join(ctx, `f${i}`), old, old);
+    await sleep(1100); // ctimes too
+    const source = { root: ctx, keepOwner: false, what: 'ctx' };
+    const first = await StatCache.open(cacheDir, ctx);
+    const d1 = await sourcesDigest(source, ['.'], {}, first);
+    assert.equal(first.hashed, 50);
+    await first.save();
+    const second = await StatCache.open(cacheDir, ctx);
+    const d2 = await sourcesDigest(source, ['.'], {}, second);
+    assert.deepEqual([second.hashed, second.reused], [0, 50]);
+    assert.equal(d2.digest, d1.digest);
+    // same size and an mtime set back: the ctime still tells the change
+    await fsp.writeFile(path.join(ctx, 'f7'), 'CONTENT 7\n');
+    await fsp.utimes(path.join(ctx, 'f7'), old, old);
+    const third = await StatCache.open(cacheDir, ctx);
+    const d3 = await sourcesDigest(source, ['.'], {}, third);
+    assert.deepEqual([third.hashed, third.reused], [1, 49]);
+    assert.notEqual(d3.digest, d1.digest);
+    // a cache file cut short (a crash mid-write) is not trusted at all
+    const [name] = await fsp.readdir(path.join(cacheDir, 'stat'));
+    const file = path.join(cacheDir, 'stat', name ?? '');
+    await fsp.truncate(file, (await fsp.stat(file)).size - 3);
+    const torn = await StatCache.open(cacheDir, ctx);
+    await sourcesDigest(source, ['.'], {}, torn);
+    assert.deepEqual([torn.hashed, torn.reused], [50, 0]);
+  } finally {
+    await removeDir(dir);
+  }
 });
