@@ -116,7 +116,12 @@ function copyFile(src: string, dst: string, st: Stats, w: Writer): void {
   } finally {
     closeSync(input);
   }
-  if (n > st.size) throw new LbuildError(`${src} changed while being copied`);
+  if (n > st.size) {
+    // it grew since it was keyed: copy all of it, as the kernel copy below would
+    copyFileSync(src, dst, constants.COPYFILE_EXCL);
+    applyMeta(dst, st, w, false);
+    return;
+  }
   const out = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     for (let done = 0; done < n; ) done += writeSync(out, copyBuffer, done, n - done);

@@ -80,7 +80,10 @@ export class BuildRecords {
     return readJsonFile<Record<string, string>>(this.fileList(sources)).catch(() => undefined);
   }
 
-  /** Drop the file lists no build record refers to any more. */
+  /**
+   * Drop the file lists no build record refers to any more. A list younger than an hour is kept:
+   * a build still running has committed its lists but not yet its record.
+   */
   private async pruneFileLists(): Promise<void> {
     const dir = path.join(this.dir, 'files');
     const lists = await fsp.readdir(dir).catch(() => [] as string[]);
@@ -90,7 +93,11 @@ export class BuildRecords {
       const r = await readJsonFile<BuildRecord>(path.join(this.dir, 'builds', n)).catch(() => undefined);
       for (const st of r?.steps ?? []) if (st.inputs.sources) used.add(path.basename(this.fileList(st.inputs.sources)));
     }
-    for (const n of lists) if (n.endsWith('.json') && !used.has(n)) await fsp.rm(path.join(dir, n), { force: true });
+    for (const n of lists) {
+      if (!n.endsWith('.json') || used.has(n)) continue;
+      const st = await fsp.stat(path.join(dir, n)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > 3_600_000) await fsp.rm(path.join(dir, n), { force: true });
+    }
   }
 
   async appendHistory(line: HistoryLine): Promise<void> {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { sha256 } from '../oci/digest.js';
@@ -113,6 +113,8 @@ export class StatCache {
     const tmp = path.join(path.dirname(this.file), '..', '..', 'tmp', tempName('stat'));
     await writeFile(tmp, out.subarray(0, off + STAT_END.length));
     await rename(tmp, this.file);
+    // the formats of earlier versions (JSON), replaced by this one
+    await rm(this.file.replace(/\.v3$/, '.json'), { force: true });
     this.dirty = false;
   }
 }
