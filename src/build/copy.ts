@@ -103,11 +103,28 @@ let copyBuffer: Buffer | undefined;
  * COPY of many small files is mostly these calls. Large files go through the kernel's copy.
  */
 function copyFile(src: string, dst: string, st: Stats, w: Writer): void {
-  if (st.size > SMALL_COPY) {
+  const n = st.size <= SMALL_COPY ? readSmall(src) : -1;
+  // large, or grown since it was keyed: the kernel copies all of it
+  if (n < 0 || n > st.size) {
     copyFileSync(src, dst, constants.COPYFILE_EXCL);
     applyMeta(dst, st, w, false);
     return;
   }
+  const buf = copyBuffer as Buffer;
+  const out = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    for (let done = 0; done < n; ) done += writeSync(out, buf, done, n - done);
+    const { uid, gid } = ownerOf(st, w);
+    fchownSync(out, uid, gid);
+    fchmodSync(out, w.chmod ?? st.mode & 0o7777); // after the chown, which clears set-id bits
+    futimesSync(out, st.atime, st.mtime);
+  } finally {
+    closeSync(out);
+  }
+}
+
+/** Up to SMALL_COPY bytes of a file into the shared copy buffer; the count read. */
+function readSmall(src: string): number {
   copyBuffer ??= Buffer.allocUnsafe(SMALL_COPY);
   const input = openSync(src, 'r');
   let n = 0;
@@ -116,22 +133,7 @@ function copyFile(src: string, dst: string, st: Stats, w: Writer): void {
   } finally {
     closeSync(input);
   }
-  if (n > st.size) {
-    // it grew since it was keyed: copy all of it, as the kernel copy below would
-    copyFileSync(src, dst, constants.COPYFILE_EXCL);
-    applyMeta(dst, st, w, false);
-    return;
-  }
-  const out = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    for (let done = 0; done < n; ) done += writeSync(out, copyBuffer, done, n - done);
-    const { uid, gid } = ownerOf(st, w);
-    fchownSync(out, uid, gid);
-    fchmodSync(out, w.chmod ?? st.mode & 0o7777); // after the chown, which clears set-id bits
-    futimesSync(out, st.atime, st.mtime);
-  } finally {
-    closeSync(out);
-  }
+  return n;
 }
 
 function removeExisting(dst: string, keepDir: boolean): void {

@@ -208,7 +208,7 @@ export class Snapshotter {
     for (const name of await fsp.readdir(tmp).catch(() => [] as string[])) {
       if (!isPidAlive(ownerPid(name))) await fsp.rm(path.join(tmp, name), { recursive: true, force: true }).catch(() => undefined);
     }
-    await recoverUnsynced(this.store.root, (hex) => this.store.snapshots.removeDir(path.join(this.store.root, 'snapshots', hex)));
+    await recoverUnsynced(this.store.root, (hex) => this.store.snapshots.remove(`sha256:${hex}`));
     return n;
   }
 }

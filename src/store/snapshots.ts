@@ -89,11 +89,7 @@ export class SnapshotStore {
   }
 
   async remove(diffId: Digest): Promise<void> {
-    await this.removeDir(this.dir(diffId));
-  }
-
-  /** Remove a snapshot directory (absolute path) and its short link. */
-  async removeDir(dir: string): Promise<void> {
+    const dir = this.dir(diffId);
     const link = await fsp.readFile(path.join(dir, 'link'), 'utf8').catch(() => undefined);
     if (link) await fsp.rm(path.join(this.root, 'l', link.trim()), { force: true });
     await fsp.rm(dir, { recursive: true, force: true });
