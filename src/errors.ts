@@ -24,6 +24,15 @@ export class DigestMismatchError extends LbuildError {
   }
 }
 
+/** A digest from outside that is not `sha256:<64 hex>` (it could otherwise name a path). */
+export class InvalidDigestError extends LbuildError {
+  constructor(what: string, value: unknown) {
+    const shown = typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
+    super(`${what}: invalid digest ${shown} (expected sha256: and 64 hex digits)`);
+    this.name = 'InvalidDigestError';
+  }
+}
+
 /** A path (in a tar, a Dockerfile or a context) that would leave its root. */
 export class PathEscapeError extends LbuildError {
   constructor(path: string, why: string) {

@@ -13,7 +13,7 @@ import { cleanSource } from '../context/select.js';
 import { type CacheRecord, CacheIndex } from '../store/cache.js';
 import { pullImage } from '../registry/transfer.js';
 import type { ImportedCache } from '../cache/remote.js';
-import { type SecretSource, mountKey, prepareMounts } from './mounts.js';
+import { type SecretSource, mountKey, prepareMounts, secretRedactor } from './mounts.js';
 import { saveBuildInfo } from '../store/buildinfo.js';
 import { Lease } from '../store/leases.js';
 import { DockerfileError } from '../dockerfile/errors.js';
@@ -57,6 +57,8 @@ export interface BuildOptions {
   insecureRegistries?: string[];
   /** records imported with --cache-from */
   cacheFrom?: ImportedCache;
+  /** --allow security.insecure: RUN --security=insecure may run without seccomp, with every capability */
+  allowInsecure?: boolean;
   /** --secret sources by id */
   secrets?: ReadonlyMap<string, SecretSource>;
   /** the plan, when the caller already made it from this Dockerfile and these options */
@@ -388,6 +390,7 @@ export class Builder {
           op: {
             kind: 'RUN', argv: commandArgv(instr.cmd, cfg.Shell), env: cfg.Env ?? [], user: cfg.User ?? '',
             workdir: cfg.WorkingDir || '/', network: instr.network ?? this.opts.network,
+            ...(instr.security === 'insecure' ? { security: 'insecure' } : {}),
             ...(instr.mounts.length ? { mounts: instr.mounts.map(mountKey), bindSources } : {}),
           },
           args: Object.fromEntries(state.scope.runArgs()),
@@ -497,12 +500,15 @@ export class Builder {
     if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
     if (!env.has('HOME')) env.set('HOME', user.home);
     const cwd = cfg.WorkingDir || '/';
+    const insecure = instr.security === 'insecure';
+    if (insecure && !o.allowInsecure) throw new DockerfileError(this.plan.file, instr.line, 'RUN --security=insecure needs --allow security.insecure on the command line');
     const stubs = missingMountPoints(root, sandboxMounts('/').filter((m) => m.type === 'bind').map((m) => m.destination));
+    this.ignore ??= await loadIgnore(this.contextRoot, this.opts.dockerfilePath);
     const extra = await prepareMounts(instr.mounts, root, cwd, {
       file: this.plan.file,
       line: instr.line,
       store: this.opts.store,
-      contextRoot: this.contextRoot,
+      context: { root: this.contextRoot, ignore: this.ignore, keepOwner: false, what: 'the build context' },
       secrets: this.opts.secrets ?? new Map(),
       view: async (from) => (await this.copySource(from, instr.line, stage)).open().then((x) => ({ root: x.source.root, release: x.release })),
     });
@@ -528,12 +534,13 @@ export class Builder {
       {
         root,
         args,
-        env: [...env].map(([k, val]) => `${k}=${val}`),
+        env: [...env, ...extra.env].map(([k, val]) => `${k}=${val}`),
         cwd,
         uid: user.uid,
         gid: user.gid,
         additionalGids: user.additionalGids,
         network: instr.network ?? o.network,
+        insecure,
         onLine: (l) => log?.log(l),
         extraMounts: extra.mounts,
       },
@@ -547,7 +554,8 @@ export class Builder {
       if (fs && fs.bavail * fs.bsize < 1024 * 1024) {
         throw new DockerfileError(this.plan.file, instr.line, `RUN ${cmd.split('\n')[0]} failed: no space left on the store's disk (${o.store.root})`);
       }
-      const last = result.tail.filter((l) => l.trim() !== '').slice(-1)[0];
+      const redact = await secretRedactor(this.opts.secrets ?? new Map());
+      const last = result.tail.map(redact).filter((l) => l.trim() !== '').slice(-1)[0];
       throw new DockerfileError(this.plan.file, instr.line, `RUN ${cmd.split('\n')[0]} exited with code ${result.exitCode}${last ? ` (last output: ${last.trim().slice(0, 200)})` : ''}`);
     }
     return { stubs };

@@ -282,16 +282,29 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       }
       if (m.st.isDirectory()) {
         const target = mkdirAll(root, dest, owner);
-        copyEntry(m.abs, target, m.st, w, m.rel, '');
+        copyEntry(m.abs, target, m.st, w, m.real, '');
         continue;
       }
       const target = dirDest || isDir(root, dest) ? path.posix.join(dest, base) : dest;
       const abs = resolveInRoot(root, target, true);
       if (isDir(root, target)) throw new LbuildError(`${file}:${instr.line}: cannot copy file ${m.rel} over directory ${target}`);
-      copyEntry(m.abs, abs, m.st, w, m.rel, '');
+      copyEntry(m.abs, abs, m.st, w, m.real, '');
     }
   }
   if (matched === 0) throw new LbuildError(`${file}:${instr.line}: ${instr.kind} failed: no source files were specified (nothing matched ${instr.sources.join(' ')})`);
+}
+
+/**
+ * A private, filtered copy of part of the build context (for RUN --mount=type=bind): what
+ * .dockerignore excludes is not there, owners are root's as with COPY, and a file edited while
+ * the RUN runs does not change what the RUN sees. `dest` must not exist yet.
+ */
+export function copyContextView(source: CopySource, rel: string, dest: string): void {
+  const w: Writer = { keepOwner: false, inodes: new Map(), ...(source.ignore ? { ignore: source.ignore } : {}) };
+  const pattern = rel.replace(/^\/+|\/+$/g, '');
+  const [m] = matchSource(source, pattern);
+  if (!m) throw new LbuildError(`${pattern || '.'}: not found in ${source.what}`);
+  copyEntry(m.abs, dest, m.st, w, m.real, '', true);
 }
 
 function isDir(root: string, inside: string): boolean {

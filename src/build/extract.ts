@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { LbuildError, PathEscapeError } from '../errors.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
-import { safeComponents } from '../snapshot/apply.js';
+import { safeComponents, setDirTimes } from '../snapshot/apply.js';
 import { decompress, sniffFile } from '../util/decompress.js';
 import { applyEntryMeta, writeEntry } from '../snapshot/entry.js';
 
@@ -47,7 +47,7 @@ export async function extractInto(archive: string, root: string, targetAbs: stri
       }
       if (!(await writeEntry(entry, h, abs))) continue;
       const dirTime = await applyEntryMeta(abs, h, true);
-      if (dirTime) dirTimes.push([abs, dirTime]);
+      if (dirTime) dirTimes.push([path.relative(root, abs), dirTime]);
     }
   } catch (e) {
     if (e instanceof LbuildError) throw e;
@@ -55,5 +55,5 @@ export async function extractInto(archive: string, root: string, targetAbs: stri
   } finally {
     await feeding.catch(() => undefined);
   }
-  for (const [d, t] of dirTimes.reverse()) await fsp.utimes(d, t, t);
+  await setDirTimes(root, dirTimes);
 }

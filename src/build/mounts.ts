@@ -5,6 +5,8 @@ import { DockerfileError } from '../dockerfile/errors.js';
 import { sha256 } from '../oci/digest.js';
 import type { Mount } from '../runtime/runc.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
+import { type CopySource, copyContextView } from './copy.js';
+import { cleanSource } from '../context/select.js';
 import { tempName } from '../util/fsx.js';
 
 /** `--secret id=X,src=FILE` or `id=X,env=VAR`. */
@@ -33,7 +35,8 @@ export interface MountContext {
   file: string;
   line: number;
   store: { root: string; tmpDir: string };
-  contextRoot: string;
+  /** the build context, with its .dockerignore: bind mounts see a filtered private copy */
+  context: CopySource;
   secrets: ReadonlyMap<string, SecretSource>;
   /** a read-only root for `from=`: a stage or image */
   view(from: string): Promise<{ root: string; release(): Promise<void> }>;
@@ -43,6 +46,8 @@ export interface PreparedMounts {
   mounts: Mount[];
   /** mount targets (and their missing parents) the runtime will create in the root: removed after */
   stubs: string[];
+  /** environment variables for the RUN only (secret mounts with env=): never in the config */
+  env: [string, string][];
   release(): Promise<void>;
 }
 
@@ -51,7 +56,7 @@ export function mountKey(m: MountSpec): Record<string, string> {
   const o = m.options;
   switch (m.type) {
     case 'secret':
-      return { type: 'secret', id: o.id ?? '', target: o.target ?? '' };
+      return { type: 'secret', id: o.id ?? '', target: o.target ?? '', env: o.env ?? '' };
     case 'cache':
       return { type: 'cache', target: o.target ?? '', id: o.id ?? o.target ?? '' };
     case 'tmpfs':
@@ -59,6 +64,36 @@ export function mountKey(m: MountSpec): Record<string, string> {
     default:
       return { type: m.type, target: o.target ?? '', source: o.source ?? '', from: o.from ?? '', rw: o.rw ?? o.readwrite ?? '' };
   }
+}
+
+/** A secret's value, from its file or environment variable; undefined when it was not given. */
+async function readSecret(id: string, src: SecretSource | undefined, err: (m: string) => never): Promise<Buffer | undefined> {
+  if (!src) return undefined;
+  if (src.env !== undefined) {
+    const value = process.env[src.env];
+    if (value === undefined) err(`secret ${id}: environment variable ${src.env} is not set`);
+    return Buffer.from(value as string);
+  }
+  const st = await fsp.stat(src.file as string).catch(() => undefined);
+  if (!st?.isFile()) err(`secret ${id}: ${src.file} is not a readable file`);
+  return fsp.readFile(src.file as string);
+}
+
+/**
+ * What a failing RUN printed may hold a secret: every value given with --secret is replaced by
+ * `****` before the output reaches an error message, a report or the build history.
+ */
+export async function secretRedactor(secrets: ReadonlyMap<string, SecretSource>): Promise<(text: string) => string> {
+  const values: string[] = [];
+  for (const [id, src] of secrets) {
+    const v = await readSecret(id, src, (m) => {
+      throw new Error(m);
+    }).catch(() => undefined);
+    const text = v?.toString('utf8').trim();
+    if (text && text.length >= 3) values.push(text, ...text.split('\n').map((l) => l.trim()).filter((l) => l.length >= 3));
+  }
+  values.sort((a, b) => b.length - a.length);
+  return (text) => values.reduce((t, v) => t.split(v).join('****'), text);
 }
 
 function missingFrom(root: string, target: string): string[] {
@@ -82,6 +117,7 @@ function missingFrom(root: string, target: string): string[] {
 export async function prepareMounts(specs: readonly MountSpec[], root: string, workdir: string, ctx: MountContext): Promise<PreparedMounts> {
   const mounts: Mount[] = [];
   const stubs: string[] = [];
+  const env: [string, string][] = [];
   const cleanups: (() => Promise<void>)[] = [];
   const err = (m: string): never => {
     throw new DockerfileError(ctx.file, ctx.line, m);
@@ -89,27 +125,28 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
   try {
     for (const m of specs) {
       const o = m.options;
+      // a secret with env= and no target is only an environment variable (BuildKit)
+      const envOnly = m.type === 'secret' && o.env !== undefined && o.target === undefined;
       const target = o.target ? path.posix.resolve(workdir, o.target) : m.type === 'secret' ? `/run/secrets/${o.id ?? ''}` : '';
       if (m.type === 'ssh') err('RUN --mount=type=ssh is not supported');
       if (target === '' || target === '/') err(`--mount=type=${m.type}: a target other than / is required`);
-      stubs.push(...missingFrom(root, target));
+      if (!envOnly) stubs.push(...missingFrom(root, target));
       if (m.type === 'secret') {
         const id = o.id ?? path.posix.basename(target);
-        const src = ctx.secrets.get(id);
-        if (!src) {
+        const value = await readSecret(id, ctx.secrets.get(id), err);
+        if (value === undefined) {
           if (o.required === 'true') err(`secret ${id} is required but was not given (--secret id=${id},src=FILE)`);
           continue;
         }
-        let file = src.file;
-        if (src.env !== undefined) {
-          const value = process.env[src.env];
-          if (value === undefined) err(`secret ${id}: environment variable ${src.env} is not set`);
-          file = path.join(ctx.store.tmpDir, tempName('secret'));
-          await fsp.writeFile(file, value as string, { mode: 0o400 });
-          const f = file;
-          cleanups.push(() => fsp.rm(f, { force: true }));
-        } else if (file && !(await fsp.stat(file).catch(() => undefined))?.isFile()) err(`secret ${id}: ${file} is not a readable file`);
-        mounts.push({ destination: target, type: 'bind', source: path.resolve(file as string), options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+        if (o.env !== undefined) env.push([o.env, value.toString('utf8')]);
+        if (envOnly) continue;
+        // a private copy, 0400 (or mode=) and root's (or uid=/gid=), whatever the host file's mode
+        const file = path.join(ctx.store.tmpDir, tempName('secret'));
+        cleanups.push(() => fsp.rm(file, { force: true }));
+        await fsp.writeFile(file, value, { mode: 0o400 });
+        await fsp.chown(file, Number(o.uid ?? 0), Number(o.gid ?? 0));
+        await fsp.chmod(file, o.mode ? Number.parseInt(o.mode, 8) & 0o7777 : 0o400);
+        mounts.push({ destination: target, type: 'bind', source: file, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
       } else if (m.type === 'cache') {
         const id = o.id ?? target;
         const dir = path.join(ctx.store.root, 'cache', 'mounts', sha256(id).slice(7, 31));
@@ -122,14 +159,24 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
         mounts.push({ destination: target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(o.size ? [`size=${o.size}`] : [])] });
       } else {
         if (o.rw === 'true' || o.readwrite === 'true') err('RUN --mount=type=bind,rw is not supported (bind mounts are read-only)');
-        let base = ctx.contextRoot;
+        let source: string;
         if (o.from) {
           const v = await ctx.view(o.from);
           cleanups.push(v.release);
-          base = v.root;
+          source = resolveInRoot(v.root, o.source ?? '/', true);
+          if (!(await fsp.stat(source).catch(() => undefined))) err(`--mount=type=bind: ${o.source ?? '/'} not found in stage ${o.from}`);
+        } else {
+          // never the live context: a copy without what .dockerignore excludes
+          source = path.join(ctx.store.tmpDir, tempName('bind'));
+          const dir = source;
+          cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
+          try {
+            copyContextView(ctx.context, cleanSource(o.source ?? '/', ctx.file, ctx.line), source);
+          } catch (e) {
+            if (e instanceof DockerfileError) throw e;
+            err(`--mount=type=bind: ${o.source ?? '/'} not found in the build context`);
+          }
         }
-        const source = resolveInRoot(base, o.source ?? '/', true);
-        if (!(await fsp.stat(source).catch(() => undefined))) err(`--mount=type=bind: ${o.source ?? '/'} not found in ${o.from ? `stage ${o.from}` : 'the build context'}`);
         mounts.push({ destination: target, type: 'bind', source, options: ['rbind', 'ro'] });
       }
     }
@@ -140,6 +187,7 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
   return {
     mounts,
     stubs,
+    env,
     release: async () => {
       for (const c of cleanups) await c().catch(() => undefined);
     },

@@ -1,7 +1,8 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { LbuildError, UsageError } from '../errors.js';
-import { type Digest, hexOf, sha256 } from '../oci/digest.js';
+import { type Digest, hexOf, parseDigest, sha256 } from '../oci/digest.js';
+import { parseDescriptor, parseManifest, parseManifestOrIndex } from '../oci/validate.js';
 import { decompress } from '../util/decompress.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from '../oci/types.js';
 import { type ClientOptions, RegistryClient } from '../registry/client.js';
@@ -65,6 +66,32 @@ export function parseCacheSpec(spec: string, flag: string): CacheSpec {
   return out;
 }
 
+/**
+ * The records of a cache config, verified against its digest. Every field comes from another
+ * machine: digests are parsed strictly and a record of the wrong shape refuses the whole cache.
+ */
+export function parseCacheConfig(bytes: Buffer, digest: Digest, what: string): RemoteRecord[] {
+  if (sha256(bytes) !== digest) throw new LbuildError(`${what}: cache config digest mismatch`);
+  let cfg: Partial<CacheConfig>;
+  try {
+    cfg = JSON.parse(bytes.toString('utf8')) as Partial<CacheConfig>;
+  } catch {
+    throw new LbuildError(`${what}: cache config is not valid JSON`);
+  }
+  if (cfg?.version !== 1 || !Array.isArray(cfg.records)) return [];
+  return cfg.records.map((r: Partial<RemoteRecord>, i) => {
+    const at = `${what}: record ${i}`;
+    if (typeof r !== 'object' || r === null || typeof r.key !== 'string' || !/^[0-9a-f]{64}$/.test(r.key)) throw new LbuildError(`${at}: bad key`);
+    return {
+      key: r.key,
+      diffId: parseDigest(r.diffId, `${at}: diffId`),
+      layer: parseDescriptor(r.layer, `${at}: layer`),
+      createdBy: typeof r.createdBy === 'string' ? r.createdBy : '',
+      durationMs: typeof r.durationMs === 'number' && Number.isFinite(r.durationMs) ? r.durationMs : 0,
+    };
+  });
+}
+
 /** Records imported with --cache-from; `fetch` brings a hit's layer into the store. */
 export class ImportedCache {
   constructor(
@@ -89,7 +116,7 @@ export async function importCache(specs: readonly CacheSpec[], opts: ClientOptio
   const all = new Map<string, RemoteRecord>();
   const fetchers = new Map<string, (store: Store, r: RemoteRecord) => Promise<void>>();
   for (const spec of specs) {
-    let cfg: CacheConfig | undefined;
+    let records: RemoteRecord[];
     let fetcher: (store: Store, r: RemoteRecord) => Promise<void>;
     if (spec.type === 'registry') {
       const client = new RegistryClient(resolveRemote(spec.ref as string), opts);
@@ -98,31 +125,36 @@ export async function importCache(specs: readonly CacheSpec[], opts: ClientOptio
         throw e;
       });
       if (!m) continue;
-      const manifest = JSON.parse(m.bytes.toString('utf8')) as Manifest;
-      if (manifest.config?.mediaType !== CACHE_CONFIG_TYPE) throw new LbuildError(`--cache-from ${spec.ref}: not an lbuild cache`);
+      const what = `--cache-from ${spec.ref}`;
+      const manifest = parseManifest(m.bytes, what);
+      if (manifest.config.mediaType !== CACHE_CONFIG_TYPE) throw new LbuildError(`${what}: not an lbuild cache`);
       const chunks: Buffer[] = [];
       for await (const c of await client.blob(manifest.config.digest)) chunks.push(c as Buffer);
-      const bytes = Buffer.concat(chunks);
-      if (sha256(bytes) !== manifest.config.digest) throw new LbuildError(`--cache-from ${spec.ref}: cache config digest mismatch`);
-      cfg = JSON.parse(bytes.toString('utf8')) as CacheConfig;
+      records = parseCacheConfig(Buffer.concat(chunks), manifest.config.digest, what);
       fetcher = async (st, r) => st.content.commit(await fetchLayer(st, client, r.layer, r.diffId));
     } else {
       const dir = spec.dir as string;
-      const index = JSON.parse(await fsp.readFile(path.join(dir, 'index.json'), 'utf8').catch(() => '{"manifests":[]}')) as ImageIndex;
-      const desc = index.manifests[0];
+      const what = `--cache-from ${dir}`;
+      const blob = (d: Digest): string => path.join(dir, 'blobs', 'sha256', hexOf(d));
+      const read = async (f: string): Promise<Buffer | undefined> => fsp.readFile(f).catch(() => undefined);
+      const indexBytes = await read(path.join(dir, 'index.json'));
+      if (!indexBytes) continue;
+      const index = parseManifestOrIndex(indexBytes, `${what}: index.json`);
+      if (!('index' in index)) throw new LbuildError(`${what}: index.json is not an index`);
+      const desc = index.index.manifests[0];
       if (!desc) continue;
-      const blob = (d: string): string => path.join(dir, 'blobs', 'sha256', hexOf(d as Digest));
-      const manifest = JSON.parse(await fsp.readFile(blob(desc.digest), 'utf8')) as Manifest;
-      const bytes = await fsp.readFile(blob(manifest.config.digest));
-      if (sha256(bytes) !== manifest.config.digest) throw new LbuildError(`--cache-from ${dir}: cache config digest mismatch`);
-      cfg = JSON.parse(bytes.toString('utf8')) as CacheConfig;
+      const mbytes = await read(blob(desc.digest));
+      if (!mbytes || sha256(mbytes) !== desc.digest) throw new LbuildError(`${what}: cache manifest ${desc.digest} missing or corrupt`);
+      const manifest = parseManifest(mbytes, what);
+      const cfg = await read(blob(manifest.config.digest));
+      if (!cfg) throw new LbuildError(`${what}: cache config ${manifest.config.digest} missing`);
+      records = parseCacheConfig(cfg, manifest.config.digest, what);
       fetcher = async (st, r) => {
         const staged = await st.content.stage(decompress(createReadStream(blob(r.layer.digest)), 'gzip'), r.diffId, `cached layer ${r.layer.digest}`);
         await st.content.commit(staged);
       };
     }
-    if (cfg?.version !== 1) continue;
-    for (const r of cfg.records) {
+    for (const r of records) {
       if (!all.has(r.key)) {
         all.set(r.key, r);
         fetchers.set(r.key, fetcher);

@@ -178,7 +178,7 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
     for (const m of matchSource(source, pattern)) {
       files[m.rel === '' ? '.' : m.rel] = await describe(m.abs, m.st, cache);
       if (!m.st.isDirectory()) continue;
-      for (const e of walkSelected(sel, m.abs, m.rel, '')) files[e.ctxRel] = await describe(e.abs, e.st, cache);
+      for (const e of walkSelected(sel, m.abs, m.real, '')) files[e.ctxRel] = await describe(e.abs, e.st, cache);
     }
   }
   // hashed line by line: no string of the whole list for contexts of 100,000s of files

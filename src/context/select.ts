@@ -27,7 +27,24 @@ export interface Matched {
   rel: string;
   /** host path after following symlinks inside the source root */
   abs: string;
+  /** `abs` relative to the source root: where the entry really is, which .dockerignore judges */
+  real: string;
   st: Stats;
+}
+
+/**
+ * .dockerignore judges both the name as written and what it resolves to: `ln -s .env envlink`
+ * then `COPY envlink` must not copy the ignored `.env` (BuildKit never sends it at all).
+ */
+function ignoredMatch(source: CopySource, rel: string, real: string, st: Stats): boolean {
+  const ig = source.ignore;
+  if (!ig) return false;
+  const hidden = (p: string): boolean => p !== '' && ig.ignores(p) && !(st.isDirectory() && ig.mayReinclude(p));
+  return hidden(rel) || (real !== rel && hidden(real));
+}
+
+function realOf(root: string, abs: string): string {
+  return path.relative(root, abs).split(path.sep).join('/');
 }
 
 export function cleanSource(src: string, file: string, line: number): string {
@@ -50,8 +67,9 @@ export function matchSource(source: CopySource, pattern: string): Matched[] {
     } catch {
       return [];
     }
-    if (pattern !== '' && source.ignore?.ignores(pattern) && !(st.isDirectory() && source.ignore.mayReinclude(pattern))) return [];
-    return [{ rel: pattern, abs, st }];
+    const real = realOf(source.root, abs);
+    if (ignoredMatch(source, pattern, real, st)) return [];
+    return [{ rel: pattern, abs, real, st }];
   }
   let current: string[] = [''];
   for (const seg of segs) {
@@ -77,11 +95,11 @@ export function matchSource(source: CopySource, pattern: string): Matched[] {
   for (const rel of current) {
     if (source.ignore?.ignores(rel)) continue;
     const abs = resolveInRoot(source.root, rel, true);
-    try {
-      out.push({ rel, abs, st: statSync(abs) });
-    } catch {
-      // a dangling match: nothing to copy
-    }
+    const st = statSync(abs, { throwIfNoEntry: false });
+    if (!st) continue; // a dangling match: nothing to copy
+    const real = realOf(source.root, abs);
+    if (real !== rel && ignoredMatch(source, rel, real, st)) continue;
+    out.push({ rel, abs, real, st });
   }
   return out;
 }

@@ -1,19 +1,23 @@
-import { lstatSync, promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
+import { lstatBeneath } from '../snapshot/rootpath.js';
 import type { ContentStore } from '../store/content.js';
 import { type LayerInfo, storeTreeAsLayer } from './layer.js';
 
 function lookupLower(lowers: readonly string[], rel: string): Stats | undefined {
   for (const l of lowers) {
-    try {
-      const st = lstatSync(path.join(l, rel));
-      if (st.isCharacterDevice() && st.rdev === 0) return undefined; // whited out below
-      return st;
-    } catch {
-      // not in this layer: look further down
-    }
+    const st = lstatBeneath(l, rel);
+    if (st === 'missing') continue; // not in this layer: look further down
+    // a non-directory parent in this layer hides the path in every layer below
+    if (st === 'blocked' || (st.isCharacterDevice() && st.rdev === 0)) return undefined;
+    return st;
   }
   return undefined;
+}
+
+function stubStat(upper: string, rel: string): Stats | undefined {
+  const st = lstatBeneath(upper, rel);
+  return typeof st === 'string' ? undefined : st;
 }
 
 /** A directory overlay copied up only to hold a change below it, its own metadata untouched. */
@@ -40,7 +44,8 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
   const parents = new Set<string>();
   for (const rel of sorted) {
     const p = path.join(upper, rel);
-    const st = await fsp.lstat(p).catch(() => undefined);
+    // the RUN may have made a parent of the stub a symlink (to a host path): never follow one
+    const st = stubStat(upper, rel);
     if (!st) continue;
     if (st.isDirectory()) {
       if ((await fsp.readdir(p)).length === 0) await fsp.rmdir(p);
@@ -50,7 +55,7 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
   }
   for (const rel of parents) {
     const p = path.join(upper, rel);
-    const st = await fsp.lstat(p).catch(() => undefined);
+    const st = stubStat(upper, rel);
     if (!st?.isDirectory() || opaque.has(rel) || (await fsp.readdir(p)).length > 0) continue;
     const lower = lookupLower(lowers, rel);
     if (lower?.isDirectory() && lower.mode === st.mode && lower.uid === st.uid && lower.gid === st.gid) await fsp.rmdir(p);

@@ -275,6 +275,7 @@ function buildInstruction(ri: RawInstruction, file: string, escape: string, allo
       const network = oneFlag(ri.flags, 'network', err);
       if (network !== undefined && !['default', 'none', 'host'].includes(network)) err(`unsupported network mode "${network}" (default, none or host)`);
       const security = oneFlag(ri.flags, 'security', err);
+      if (security !== undefined && security !== 'sandbox' && security !== 'insecure') err(`unsupported --security=${security} (sandbox or insecure)`);
       const markers = findHeredocMarkers(args);
       const { docs, rawLines } = readHeredocs(markers, rest, err);
       let cmd: Command;

@@ -7,7 +7,8 @@ import { normalizeTag } from '../oci/reference.js';
 import type { ArchiveFormat, ExportImage } from '../oci/formats.js';
 import { ociLayout } from '../oci/oci-layout.js';
 import type { ImageConfig } from '../oci/types.js';
-import { unpackArchive } from '../oci/archive-io.js';
+import { UnpackedArchive } from '../oci/archive-io.js';
+import { parseImageConfig } from '../oci/validate.js';
 import type { StagedBlob } from '../store/content.js';
 import type { Store, StoredImage } from '../store/store.js';
 import { tempName } from '../util/fsx.js';
@@ -59,23 +60,19 @@ export async function loadArchive(store: Store, file: string): Promise<StoredIma
   await fsp.mkdir(dir, { recursive: true });
   const staged: StagedBlob[] = [];
   try {
-    await unpackArchive(file, dir);
-    let format: ArchiveFormat | undefined;
-    for (const f of [dockerArchive, ociLayout]) if (await f.recognizes(dir)) format = f;
+    const archive = await UnpackedArchive.unpack(file, dir);
+    const format = [dockerArchive, ociLayout].find((f) => f.recognizes(archive));
     if (!format) throw new LbuildError(`${file}: neither a docker-archive (manifest.json) nor an OCI layout (index.json)`);
-    const images = await format.read(dir);
+    const images = await format.read(archive).catch((e: unknown) => {
+      throw e instanceof LbuildError ? new LbuildError(`${file}: ${e.message}`) : e;
+    });
     if (images.length === 0) throw new LbuildError(`${file}: the archive holds no image`);
     const plan: { config: ImageConfig; raw: Buffer; tags: string[] }[] = [];
     for (const img of images) {
       const id = sha256(img.configBytes);
       if (img.configDigest && img.configDigest !== id) throw new LbuildError(`${file}: config ${img.configDigest}: digest mismatch (got ${id})`);
-      let config: ImageConfig;
-      try {
-        config = JSON.parse(img.configBytes.toString('utf8')) as ImageConfig;
-      } catch {
-        throw new LbuildError(`${file}: config ${id} is not valid JSON`);
-      }
-      const diffIds: Digest[] = config.rootfs?.diff_ids ?? [];
+      const config = parseImageConfig(img.configBytes, `${file}: config ${id}`);
+      const diffIds: Digest[] = config.rootfs.diff_ids;
       if (diffIds.length !== img.layers.length) throw new LbuildError(`${file}: image ${id} lists ${diffIds.length} diff_ids but ${img.layers.length} layers`);
       for (const [i, l] of img.layers.entries()) {
         const expected = diffIds[i] as Digest;

@@ -55,39 +55,87 @@ export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEn
   }
 }
 
-/** Unpack an archive of plain files and directories into `dest` (refusing unsafe names). */
-export async function unpackArchive(file: string, dest: string): Promise<void> {
-  const extract = tar.extract();
-  const feeding = pipeline(createReadStream(file), extract);
-  feeding.catch(() => undefined);
-  try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      const parts = safeComponents(h.name);
-      const abs = path.join(dest, ...parts);
-      if (h.type === 'directory') {
-        await fsp.mkdir(abs, { recursive: true });
-        entry.resume();
-      } else if (h.type === 'file' || h.type === 'contiguous-file') {
-        await fsp.mkdir(path.dirname(abs), { recursive: true });
-        await pipeline(entry, createWriteStream(abs, { flags: 'wx' }));
-      } else if (h.type === 'symlink' && parts.length > 0) {
-        // docker save (legacy) links identical layers; keep the link inside dest only
-        const resolved = path.resolve(path.dirname(abs), h.linkname);
-        if (!resolved.startsWith(`${path.resolve(dest)}/`)) throw new LbuildError(`archive entry ${h.name} links outside the archive`);
-        await fsp.mkdir(path.dirname(abs), { recursive: true });
-        await fsp.symlink(h.linkname, abs);
-        entry.resume();
-      } else entry.resume();
-    }
-    await feeding;
-  } catch (e) {
-    if (e instanceof LbuildError) throw e;
-    throw new LbuildError(`${file}: not a readable tar archive (${(e as Error).message})`);
-  }
-}
+/** What an archive entry became: a file we stored under a name of our own, a directory or a link. */
+type ArchiveNode = { kind: 'file'; stored: string } | { kind: 'dir' } | { kind: 'link'; target: string };
 
-/** Read a file inside an unpacked archive, refusing names that would leave it. */
-export function archivePath(root: string, name: string): string {
-  return path.join(root, ...safeComponents(name));
+const MAX_LINK_HOPS = 40;
+
+/**
+ * An archive read into a flat folder of our own: every regular file is stored as `dest/<n>`,
+ * and names, directories and symlinks live only in memory. Nothing the archive says about
+ * paths is ever given to the host filesystem, so no entry can write, link or read outside
+ * `dest` (links are followed in this in-memory namespace, where `..` stops at its root).
+ */
+export class UnpackedArchive {
+  private constructor(private readonly nodes: Map<string, ArchiveNode>) {}
+
+  static async unpack(file: string, dest: string): Promise<UnpackedArchive> {
+    const nodes = new Map<string, ArchiveNode>();
+    let n = 0;
+    const extract = tar.extract();
+    const feeding = pipeline(createReadStream(file), extract);
+    feeding.catch(() => undefined);
+    try {
+      for await (const entry of extract) {
+        const h = entry.header;
+        const key = safeComponents(h.name).join('/');
+        if (h.type === 'file' || h.type === 'contiguous-file') {
+          const stored = path.join(dest, String(n++));
+          await pipeline(entry, createWriteStream(stored, { flags: 'wx', mode: 0o600 }));
+          nodes.set(key, { kind: 'file', stored });
+          continue;
+        }
+        entry.resume();
+        if (h.type === 'directory') nodes.set(key, { kind: 'dir' });
+        else if (h.type === 'symlink') nodes.set(key, { kind: 'link', target: h.linkname ?? '' });
+        else if (h.type === 'link') {
+          // a hard link names an earlier entry of this archive
+          const target = nodes.get(safeComponents(h.linkname ?? '').join('/'));
+          if (target?.kind === 'file') nodes.set(key, target);
+        }
+      }
+      await feeding;
+    } catch (e) {
+      if (e instanceof LbuildError) throw e;
+      throw new LbuildError(`${file}: not a readable tar archive (${(e as Error).message})`);
+    }
+    return new UnpackedArchive(nodes);
+  }
+
+  /** Follow `name` through the archive's own links; the node it names, if any. */
+  private lookup(name: string): ArchiveNode | undefined {
+    const rest = name.split('/').filter((p) => p !== '' && p !== '.');
+    const cur: string[] = [];
+    let hops = 0;
+    while (rest.length > 0) {
+      const p = rest.shift() as string;
+      if (p === '..') {
+        cur.pop();
+        continue;
+      }
+      cur.push(p);
+      const node = this.nodes.get(cur.join('/'));
+      if (node?.kind !== 'link') continue;
+      if (++hops > MAX_LINK_HOPS) return undefined;
+      cur.pop();
+      if (node.target.startsWith('/')) cur.length = 0;
+      rest.unshift(...node.target.split('/').filter((x) => x !== '' && x !== '.'));
+    }
+    return this.nodes.get(cur.join('/')) ?? (cur.length === 0 ? { kind: 'dir' } : undefined);
+  }
+
+  has(name: string): boolean {
+    return this.lookup(name)?.kind === 'file';
+  }
+
+  /** The stored copy of a file of the archive; undefined when the archive has no such file. */
+  file(name: string): string | undefined {
+    const node = this.lookup(name);
+    return node?.kind === 'file' ? node.stored : undefined;
+  }
+
+  async read(name: string): Promise<Buffer | undefined> {
+    const f = this.file(name);
+    return f === undefined ? undefined : fsp.readFile(f);
+  }
 }

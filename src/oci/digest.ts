@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { InvalidDigestError } from '../errors.js';
 
 export type Digest = `sha256:${string}`;
 
@@ -7,6 +8,16 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 export function isDigest(s: string): s is Digest {
   return DIGEST_RE.test(s);
+}
+
+/**
+ * The one parser for digests that come from outside (archives, manifests, indexes, cache
+ * records, registries): anything but `sha256:` and 64 lowercase hex digits is refused, so no
+ * digest can name a path (`sha256:../../etc/passwd`) or an algorithm we do not verify.
+ */
+export function parseDigest(s: unknown, what: string): Digest {
+  if (typeof s === 'string' && DIGEST_RE.test(s)) return s as Digest;
+  throw new InvalidDigestError(what, s);
 }
 
 export function sha256(data: string | Uint8Array): Digest {
@@ -20,8 +31,9 @@ export async function fileDigest(file: string): Promise<Digest> {
   return `sha256:${h.digest('hex')}`;
 }
 
+/** The hex part, for file names: refuses anything that is not a digest, so no caller builds a path from one. */
 export function hexOf(d: Digest): string {
-  return d.slice('sha256:'.length);
+  return parseDigest(d, 'digest').slice('sha256:'.length);
 }
 
 export function shortId(d: Digest): string {

@@ -1,8 +1,5 @@
-import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { LbuildError } from '../errors.js';
-import { exists } from '../util/fsx.js';
-import { type ArchiveEntry, archivePath, writeArchive } from './archive-io.js';
+import { type ArchiveEntry, type UnpackedArchive, writeArchive } from './archive-io.js';
 import { type Digest, hexOf, isDigest } from './digest.js';
 import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
 import { openLayerFile } from './layer-file.js';
@@ -54,32 +51,39 @@ export const dockerArchive: ArchiveFormat = {
     await writeArchive(out, entries);
   },
 
-  async recognizes(dir: string): Promise<boolean> {
-    return exists(path.join(dir, 'manifest.json'));
+  recognizes(archive: UnpackedArchive): boolean {
+    return archive.has('manifest.json');
   },
 
-  async read(dir: string): Promise<ArchivedImage[]> {
+  async read(archive: UnpackedArchive): Promise<ArchivedImage[]> {
     let entries: DockerManifestEntry[];
     try {
-      entries = JSON.parse(await fsp.readFile(path.join(dir, 'manifest.json'), 'utf8')) as DockerManifestEntry[];
+      entries = JSON.parse(((await archive.read('manifest.json')) ?? '').toString()) as DockerManifestEntry[];
     } catch (e) {
       throw new LbuildError(`manifest.json of the archive is not valid JSON (${(e as Error).message})`);
     }
     if (!Array.isArray(entries)) throw new LbuildError('manifest.json of the archive is not a list');
     const out: ArchivedImage[] = [];
     for (const e of entries) {
-      if (typeof e.Config !== 'string' || !Array.isArray(e.Layers)) throw new LbuildError('manifest.json entry lacks Config or Layers');
-      const cfgFile = archivePath(dir, e.Config);
-      const configBytes = await fsp.readFile(cfgFile).catch(() => {
-        throw new LbuildError(`archive lacks the config ${e.Config}`);
-      });
+      if (typeof e !== 'object' || e === null || typeof e.Config !== 'string' || !Array.isArray(e.Layers) || !e.Layers.every((l) => typeof l === 'string')) {
+        throw new LbuildError('manifest.json entry lacks Config or Layers');
+      }
+      const configBytes = await archive.read(e.Config);
+      if (!configBytes) throw new LbuildError(`archive lacks the config ${JSON.stringify(e.Config)}`);
       // the config's file name is its digest, in both the legacy (<hex>.json) and blobs layouts
       const m = /([0-9a-f]{64})(?:\.json)?$/.exec(e.Config);
       const named = m ? `sha256:${m[1]}` : undefined;
       const img: ArchivedImage = {
         configBytes,
-        tags: (e.RepoTags ?? []).filter((t) => typeof t === 'string'),
-        layers: e.Layers.map((l) => ({ what: `layer ${l}`, open: () => openLayerFile(archivePath(dir, l)) })),
+        tags: (Array.isArray(e.RepoTags) ? e.RepoTags : []).filter((t) => typeof t === 'string'),
+        layers: e.Layers.map((l) => ({
+          what: `layer ${JSON.stringify(l)}`,
+          open: () => {
+            const f = archive.file(l);
+            if (f === undefined) throw new LbuildError(`archive lacks the layer ${JSON.stringify(l)}`);
+            return openLayerFile(f);
+          },
+        })),
       };
       if (named && isDigest(named)) img.configDigest = named as Digest;
       out.push(img);

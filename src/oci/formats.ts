@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from './digest.js';
+import type { UnpackedArchive } from './archive-io.js';
 import type { ImageConfig } from './types.js';
 
 /** An image on its way out of the store. Layer files are the store's uncompressed tars. */
@@ -21,10 +22,10 @@ export interface ArchivedImage {
   layers: { open(): Promise<Readable>; what: string }[];
 }
 
-/** One adapter per archive format: write a set of images, recognise and read an unpacked archive. */
+/** One adapter per archive format: write a set of images, recognise and read an unpacked archive (never a host path). */
 export interface ArchiveFormat {
   readonly name: 'docker' | 'oci';
   write(images: readonly ExportImage[], out: string, tmpDir: string): Promise<void>;
-  recognizes(dir: string): Promise<boolean>;
-  read(dir: string): Promise<ArchivedImage[]>;
+  recognizes(archive: UnpackedArchive): boolean;
+  read(archive: UnpackedArchive): Promise<ArchivedImage[]>;
 }

@@ -1,12 +1,11 @@
-import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { DigestMismatchError, LbuildError } from '../errors.js';
-import { exists } from '../util/fsx.js';
-import { type ArchiveEntry, archivePath, writeArchive } from './archive-io.js';
-import { type Digest, fileDigest, hexOf, isDigest, sha256 } from './digest.js';
+import { type ArchiveEntry, type UnpackedArchive, writeArchive } from './archive-io.js';
+import { promises as fsp } from 'node:fs';
+import { type Digest, fileDigest, hexOf, parseDigest, sha256 } from './digest.js';
 import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
 import { gzipFile, openLayerFile, removeFiles } from './layer-file.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from './types.js';
+import { parseManifestOrIndex } from './validate.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 const CONTAINERD_NAME = 'io.containerd.image.name';
@@ -68,62 +67,56 @@ export const ociLayout: ArchiveFormat = {
     }
   },
 
-  async recognizes(dir: string): Promise<boolean> {
-    return (await exists(path.join(dir, 'index.json'))) && (await exists(path.join(dir, 'oci-layout')));
+  recognizes(archive: UnpackedArchive): boolean {
+    return archive.has('index.json') && archive.has('oci-layout');
   },
 
-  async read(dir: string): Promise<ArchivedImage[]> {
-    const blobPath = (d: string): string => {
-      if (!isDigest(d)) throw new LbuildError(`OCI layout names an unsupported digest ${JSON.stringify(d)}`);
-      return archivePath(dir, `blobs/sha256/${hexOf(d)}`);
-    };
+  async read(archive: UnpackedArchive): Promise<ArchivedImage[]> {
+    const blobPath = (d: Digest, what: string): string | undefined => archive.file(`blobs/sha256/${hexOf(parseDigest(d, `OCI layout: ${what}`))}`);
     const verified = async (desc: Descriptor, what: string): Promise<Buffer> => {
-      const bytes = await fsp.readFile(blobPath(desc.digest)).catch(() => {
-        throw new LbuildError(`OCI layout lacks ${what} ${desc.digest}`);
-      });
+      const f = blobPath(desc.digest, what);
+      if (f === undefined) throw new LbuildError(`OCI layout lacks ${what} ${desc.digest}`);
+      const bytes = await fsp.readFile(f);
       const got = sha256(bytes);
       if (got !== desc.digest) throw new DigestMismatchError(what, desc.digest, got);
       return bytes;
     };
-    let index: ImageIndex;
-    try {
-      index = JSON.parse(await fsp.readFile(path.join(dir, 'index.json'), 'utf8')) as ImageIndex;
-    } catch (e) {
-      throw new LbuildError(`index.json of the OCI layout is not valid JSON (${(e as Error).message})`);
-    }
+    const indexBytes = await archive.read('index.json');
+    if (!indexBytes) throw new LbuildError('OCI layout lacks index.json');
+    const top = parseManifestOrIndex(indexBytes, 'index.json of the OCI layout');
+    if (!('index' in top)) throw new LbuildError('index.json of the OCI layout is not an index');
     const out: ArchivedImage[] = [];
     const byManifest = new Map<string, ArchivedImage>();
-    const visit = async (desc: Descriptor, tag: string | undefined): Promise<void> => {
-      const bytes = await verified(desc, 'manifest');
-      const doc = JSON.parse(bytes.toString('utf8')) as Manifest & Partial<ImageIndex>;
-      if (Array.isArray(doc.manifests)) {
-        for (const m of doc.manifests) await visit(m, tag);
+    const visit = async (desc: Descriptor, tag: string | undefined, depth: number): Promise<void> => {
+      if (depth > 8) throw new LbuildError('OCI layout: indexes nested too deep');
+      const doc = parseManifestOrIndex(await verified(desc, 'manifest'), `manifest ${desc.digest}`);
+      if ('index' in doc) {
+        for (const m of doc.index.manifests) await visit(m, tag, depth + 1);
         return;
       }
       let img = byManifest.get(desc.digest);
       if (!img) {
-        const configBytes = await verified(doc.config, 'config');
-        const layers = doc.layers.map((l) => ({
+        const configBytes = await verified(doc.manifest.config, 'config');
+        const layers = doc.manifest.layers.map((l) => ({
           what: `layer ${l.digest}`,
           open: async () => {
-            const file = blobPath(l.digest);
-            const got = await fileDigest(file).catch(() => {
-              throw new LbuildError(`OCI layout lacks layer ${l.digest}`);
-            });
+            const file = blobPath(l.digest, 'layer');
+            if (file === undefined) throw new LbuildError(`OCI layout lacks layer ${l.digest}`);
+            const got = await fileDigest(file);
             if (got !== l.digest) throw new DigestMismatchError(`layer ${l.digest}`, l.digest, got);
             return openLayerFile(file);
           },
         }));
-        img = { configBytes, configDigest: doc.config.digest, tags: [], layers };
+        img = { configBytes, configDigest: doc.manifest.config.digest, tags: [], layers };
         byManifest.set(desc.digest, img);
         out.push(img);
       }
       if (tag) img.tags.push(tag);
     };
-    for (const m of index.manifests ?? []) {
+    for (const m of top.index.manifests) {
       const a = m.annotations ?? {};
       const full = a[CONTAINERD_NAME] ?? (a[REF_NAME]?.match(/[:/]/) ? a[REF_NAME] : undefined);
-      await visit(m, full);
+      await visit(m, typeof full === 'string' ? full : undefined, 0);
     }
     return out;
   },

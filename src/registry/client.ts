@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { LbuildError } from '../errors.js';
+import { parseDigest } from '../oci/digest.js';
 import { type Credentials, credentialsFor, parseChallenge } from './auth.js';
 import { type RemoteRef, isLoopback } from './ref.js';
 
@@ -131,20 +132,20 @@ export class RegistryClient {
   }
 
   async blob(digest: string): Promise<Readable> {
-    const r = await this.request('GET', `/v2/${this.ref.repository}/blobs/${digest}`);
+    const r = await this.request('GET', `/v2/${this.ref.repository}/blobs/${parseDigest(digest, 'registry blob')}`);
     if (!r.ok || !r.body) throw new RegistryError(`${this.ref.display}: blob ${digest} request failed (${r.status})`, r.status);
     return Readable.fromWeb(r.body as import('node:stream/web').ReadableStream);
   }
 
   async hasBlob(digest: string): Promise<boolean> {
-    const r = await this.request('HEAD', `/v2/${this.ref.repository}/blobs/${digest}`, { push: true });
+    const r = await this.request('HEAD', `/v2/${this.ref.repository}/blobs/${parseDigest(digest, 'registry blob')}`, { push: true });
     return r.ok;
   }
 
   /** Cross-repository mount: true when the registry linked the blob from `from` without an upload. */
   async mountBlob(digest: string, from: string): Promise<boolean> {
     if (from === this.ref.repository) return false;
-    const m = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`, { push: true });
+    const m = await this.request('POST', `/v2/${this.ref.repository}/blobs/uploads/?mount=${encodeURIComponent(parseDigest(digest, 'registry blob'))}&from=${encodeURIComponent(from)}`, { push: true });
     await m.arrayBuffer().catch(() => undefined);
     return m.status === 201;
   }

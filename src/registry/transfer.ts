@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { hostPlatform } from '../dockerfile/scope.js';
 import { DigestMismatchError, LbuildError } from '../errors.js';
-import { type Digest, hexOf, isDigest, sha256 } from '../oci/digest.js';
+import { type Digest, hexOf, sha256 } from '../oci/digest.js';
 import { gzipFile } from '../oci/layer-file.js';
 import { normalizeTag } from '../oci/reference.js';
-import { type Descriptor, type ImageConfig, type ImageIndex, type Manifest, MediaType } from '../oci/types.js';
+import { type Descriptor, type ImageIndex, type Manifest, MediaType } from '../oci/types.js';
+import { parseImageConfig, parseManifest, parseManifestOrIndex } from '../oci/validate.js';
 import type { StagedBlob } from '../store/content.js';
 import type { Store, StoredImage } from '../store/store.js';
 import { decompress, type Compression } from '../util/decompress.js';
@@ -36,9 +37,8 @@ function hashing(src: Readable): { out: Readable; digest: () => Digest } {
   return { out, digest: () => `sha256:${h.digest('hex')}` };
 }
 
-async function verifiedJson<T>(bytes: Buffer, expected: string | undefined, what: string): Promise<T> {
+function verifyBytes(bytes: Buffer, expected: string | undefined, what: string): void {
   if (expected && sha256(bytes) !== expected) throw new DigestMismatchError(what, expected, sha256(bytes));
-  return JSON.parse(bytes.toString('utf8')) as T;
 }
 
 /** Pick the manifest for this host's platform from an index / manifest list. */
@@ -74,25 +74,27 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
   const client = new RegistryClient(ref, opts);
   const log = opts.log ?? (() => undefined);
   let { bytes } = await client.getManifest(ref.digest ?? (ref.tag as string));
-  let doc = await verifiedJson<Manifest & Partial<ImageIndex>>(bytes, ref.digest, `manifest of ${ref.display}`);
-  if (Array.isArray(doc.manifests)) {
-    const d = pickPlatform(doc as unknown as ImageIndex, ref.display);
+  verifyBytes(bytes, ref.digest, `manifest of ${ref.display}`);
+  let doc = parseManifestOrIndex(bytes, `manifest of ${ref.display}`);
+  if ('index' in doc) {
+    const d = pickPlatform(doc.index, ref.display);
     ({ bytes } = await client.getManifest(d.digest));
-    doc = await verifiedJson<Manifest>(bytes, d.digest, `manifest of ${ref.display}`);
+    verifyBytes(bytes, d.digest, `manifest of ${ref.display}`);
+    doc = { manifest: parseManifest(bytes, `manifest of ${ref.display}`) };
   }
-  if (!doc.config || !Array.isArray(doc.layers)) throw new LbuildError(`${ref.display}: not an image manifest`);
+  const manifest = doc.manifest;
   const chunks: Buffer[] = [];
-  for await (const c of await client.blob(doc.config.digest)) chunks.push(c as Buffer);
+  for await (const c of await client.blob(manifest.config.digest)) chunks.push(c as Buffer);
   const configBytes = Buffer.concat(chunks);
-  const config = await verifiedJson<ImageConfig>(configBytes, doc.config.digest, `config of ${ref.display}`);
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  if (diffIds.length !== doc.layers.length) throw new LbuildError(`${ref.display}: ${doc.layers.length} layers but ${diffIds.length} diff_ids`);
+  verifyBytes(configBytes, manifest.config.digest, `config of ${ref.display}`);
+  const config = parseImageConfig(configBytes, `config of ${ref.display}`);
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) throw new LbuildError(`${ref.display}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids`);
   const staged: StagedBlob[] = [];
   const origins: [Digest, LayerOrigin][] = [];
   try {
-    for (const [i, l] of doc.layers.entries()) {
+    for (const [i, l] of manifest.layers.entries()) {
       const diffId = diffIds[i] as Digest;
-      if (!isDigest(diffId)) throw new LbuildError(`${ref.display}: bad diff_id ${String(diffId)}`);
       origins.push([diffId, { host: ref.host, repository: ref.repository, descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size } }]);
       if (await store.content.has(diffId)) {
         log(`${hexOf(l.digest).slice(0, 12)}: Already exists`);

@@ -4,6 +4,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { LbuildError } from '../errors.js';
 import { tempName } from '../util/fsx.js';
+import { defaultSeccomp } from './seccomp.js';
 
 /*
  * RUN executes under runc (Debian's package), the OCI runtime Docker itself uses: it gives new
@@ -15,6 +16,24 @@ import { tempName } from '../util/fsx.js';
 export const DEFAULT_CAPS = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
   'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+/** Every capability this process may pass on (its bounding set): a container cannot get more. */
+async function heldCaps(): Promise<string[]> {
+  const status = await fsp.readFile('/proc/self/status', 'utf8').catch(() => '');
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+  const mask = m ? BigInt(`0x${m[1]}`) : 0n;
+  return ALL_CAPS.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+/** Every capability (Linux 5.9+) in bit order, for RUN --security=insecure only. */
+const ALL_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
+  'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD',
+  'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
+  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -43,6 +62,11 @@ export interface RunSpec {
   /** give the container the caller's terminal (lbuild run) instead of piping its output */
   inheritStdio?: boolean;
   readonlyRoot?: boolean;
+  /**
+   * RUN --security=insecure (allowed with --allow security.insecure): every capability and no
+   * seccomp filter. Otherwise Docker's default capabilities and Docker's default seccomp profile.
+   */
+  insecure?: boolean;
 }
 
 export interface RunResult {
@@ -92,6 +116,7 @@ export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: str
   await fsp.writeFile(path.join(bundle, 'resolv.conf'), await hostResolvConf());
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (spec.network === 'none') namespaces.push({ type: 'network' });
+  const caps = spec.insecure ? await heldCaps() : DEFAULT_CAPS;
   const config = {
     ociVersion: '1.0.2',
     process: {
@@ -100,7 +125,7 @@ export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: str
       args: spec.args,
       env: spec.env,
       cwd: spec.cwd,
-      capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
       noNewPrivileges: false,
     },
     root: { path: spec.root, readonly: spec.readonlyRoot ?? false },
@@ -110,6 +135,7 @@ export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: str
       namespaces,
       maskedPaths: ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'],
       readonlyPaths: ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+      ...(spec.insecure ? {} : { seccomp: defaultSeccomp(caps) }),
     },
   };
   await fsp.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));

@@ -6,6 +6,7 @@ import { applyEntryMeta, writeEntry } from './entry.js';
 import tar from 'tar-stream';
 import { LbuildError, PathEscapeError, isErrno } from '../errors.js';
 import { makeWhiteout, markOpaque } from '../util/xattr.js';
+import { lstatBeneath } from './rootpath.js';
 
 export interface ApplyStats {
   entries: number;
@@ -22,6 +23,18 @@ export function safeComponents(name: string): string[] {
   if (parts.includes('..')) throw new PathEscapeError(name, "'..' in layer path");
   if (parts.some((p) => p.includes('\0'))) throw new PathEscapeError(name, 'NUL byte in layer path');
   return parts;
+}
+
+/**
+ * Directory mtimes last, deepest first (creating children changed them). A later entry may have
+ * replaced a directory (or a parent of it) with a symlink: only a path that is still a real
+ * directory all the way down is touched, so no time is ever set through a link onto the host.
+ */
+export async function setDirTimes(root: string, dirTimes: readonly (readonly [string, Date])[]): Promise<void> {
+  for (const [rel, t] of [...dirTimes].reverse()) {
+    const st = lstatBeneath(root, rel);
+    if (typeof st !== 'string' && st.isDirectory()) await fsp.lutimes(path.join(root, rel), t, t);
+  }
 }
 
 /**
@@ -85,7 +98,7 @@ export async function applyLayer(src: Readable, dest: string): Promise<ApplyStat
 
       if (base === '.wh..wh..opq') {
         entry.resume();
-        opaque.push(parentAbs);
+        opaque.push(parentRel);
         continue;
       }
       if (base.startsWith('.wh.')) {
@@ -121,13 +134,16 @@ export async function applyLayer(src: Readable, dest: string): Promise<ApplyStat
       if (!(await writeEntry(entry, h, abs))) continue;
       if (h.type === 'directory') realDirs.add(rel);
       const dirTime = await applyEntryMeta(abs, h, isRoot);
-      if (dirTime) dirTimes.push([abs, dirTime]);
+      if (dirTime) dirTimes.push([rel, dirTime]);
     }
   } finally {
     await feeding.catch(() => undefined);
   }
-  for (const d of opaque) await markOpaque(d);
-  // directory mtimes last, deepest first: creating children would have changed them
-  for (const [d, t] of dirTimes.reverse()) await fsp.utimes(d, t, t);
+  for (const rel of opaque) {
+    // as for times: a directory since replaced by a link is not marked through the link
+    const st = lstatBeneath(dest, rel);
+    if (typeof st !== 'string' && st.isDirectory()) await markOpaque(path.join(dest, rel));
+  }
+  await setDirTimes(dest, dirTimes);
   return stats;
 }

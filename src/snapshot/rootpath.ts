@@ -1,4 +1,4 @@
-import { lstatSync, readlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { LbuildError, isErrno } from '../errors.js';
 
@@ -49,4 +49,24 @@ export function resolveInRoot(root: string, unsafe: string, followFinal = true):
 export function insideRoot(root: string, abs: string): string {
   const rel = path.relative(root, abs);
   return `/${rel.split(path.sep).join('/')}`.replace(/\/$/, '') || '/';
+}
+
+/**
+ * lstat `rel` under `root` without following any symlink on the way. `missing` when a component
+ * is absent; `blocked` when a parent is not a real directory (a symlink, say: one a RUN planted
+ * pointing at the host, or a lower layer's `/bin -> usr/bin`). Used wherever a path of an image
+ * is looked at from the host side, so that no link of the image is ever followed by the host.
+ */
+export function lstatBeneath(root: string, rel: string): Stats | 'missing' | 'blocked' {
+  const parts = rel.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) return 'blocked';
+  let cur = root;
+  let st: Stats | undefined = lstatSync(root, { throwIfNoEntry: false });
+  for (const p of parts) {
+    if (!st) return 'missing';
+    if (!st.isDirectory()) return 'blocked';
+    cur = path.join(cur, p);
+    st = lstatSync(cur, { throwIfNoEntry: false });
+  }
+  return st ?? 'missing';
 }

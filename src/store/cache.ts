@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { Digest } from '../oci/digest.js';
+import { type Digest, isDigest } from '../oci/digest.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 
 /** On-disk cache record, version 1: what a step with this key produced. */
@@ -28,12 +28,14 @@ export class CacheIndex {
   }
 
   private file(key: string): string {
+    if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`cache key ${JSON.stringify(key)} is not a key`);
     return path.join(this.dir, `${key}.json`);
   }
 
   async get(key: string): Promise<CacheRecord | undefined> {
     const r = await readJsonFile<CacheRecord>(this.file(key)).catch(() => undefined);
-    return r?.version === 1 && r.key === key ? r : undefined;
+    // a record whose diffId is not a digest is damaged (or planted): a miss, never a path
+    return r?.version === 1 && r.key === key && isDigest(r.diffId) ? r : undefined;
   }
 
   async put(rec: CacheRecord): Promise<void> {
@@ -53,7 +55,7 @@ export class CacheIndex {
     const names = await fsp.readdir(this.dir).catch(() => [] as string[]);
     const out: CacheRecord[] = [];
     for (const n of names) {
-      if (!n.endsWith('.json')) continue;
+      if (!/^[0-9a-f]{64}\.json$/.test(n)) continue;
       const r = await this.get(n.slice(0, -5));
       if (r) out.push(r);
     }

@@ -3,7 +3,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, NotFoundError, isErrno } from '../errors.js';
-import { type Digest, hexOf, isDigest } from '../oci/digest.js';
+import { type Digest, hexOf, isDigest, parseDigest } from '../oci/digest.js';
 import { tempName } from '../util/fsx.js';
 
 const WRITE_BATCH = 1 << 20;
@@ -28,13 +28,15 @@ export class ContentStore {
     readonly tmpDir: string,
   ) {}
 
+  /** Every store operation goes through here: a digest that is not one never becomes a path. */
   path(d: Digest): string {
-    return path.join(this.dir, 'sha256', hexOf(d));
+    return path.join(this.dir, 'sha256', hexOf(parseDigest(d, 'content store')));
   }
 
   async has(d: Digest): Promise<boolean> {
+    const p = this.path(d);
     try {
-      await fsp.access(this.path(d));
+      await fsp.access(p);
       return true;
     } catch {
       return false;
@@ -42,8 +44,9 @@ export class ContentStore {
   }
 
   async size(d: Digest): Promise<number> {
+    const p = this.path(d);
     try {
-      return (await fsp.stat(this.path(d))).size;
+      return (await fsp.stat(p)).size;
     } catch (e) {
       if (isErrno(e, 'ENOENT')) throw new NotFoundError(`blob ${d}`);
       throw e;
@@ -138,8 +141,9 @@ export class ContentStore {
   }
 
   async readBytes(d: Digest): Promise<Buffer> {
+    const p = this.path(d);
     try {
-      return await fsp.readFile(this.path(d));
+      return await fsp.readFile(p);
     } catch (e) {
       if (isErrno(e, 'ENOENT')) throw new NotFoundError(`blob ${d}`);
       throw e;

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { isErrno } from '../errors.js';
-import { type Digest, hexOf } from '../oci/digest.js';
+import { type Digest, hexOf, parseDigest } from '../oci/digest.js';
 import { applyLayer } from '../snapshot/apply.js';
 import { tempName } from '../util/fsx.js';
 import { markUnsynced } from './durability.js';
@@ -21,7 +21,7 @@ export class SnapshotStore {
   ) {}
 
   dir(diffId: Digest): string {
-    return path.join(this.root, 'snapshots', hexOf(diffId));
+    return path.join(this.root, 'snapshots', hexOf(parseDigest(diffId, 'snapshot store')));
   }
 
   diffDir(diffId: Digest): string {

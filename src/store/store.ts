@@ -29,6 +29,24 @@ export function defaultRoot(): string {
   return path.join(data, 'lbuild');
 }
 
+/*
+ * The store's own directories are 0700 whatever the root's mode (Docker's /var/lib/docker
+ * parts are 0700 too): snapshots and cache mounts hold files that RUN steps made, setuid
+ * binaries among them, which no other host user may reach. `empty` (the lower of FROM
+ * scratch, whose mode is the image root's) stays as it is: it holds nothing.
+ */
+const PRIVATE_DIRS = ['blobs', 'tmp', 'snapshots', 'l', 'flat', 'cache', 'buildinfo', 'leases', 'runc', 'unsynced'] as const;
+
+/** A root another user owns or may write could have its parts swapped under us: refuse it. */
+async function checkRootOwnership(abs: string): Promise<void> {
+  const st = await fsp.stat(abs);
+  const uid = process.getuid?.() ?? 0;
+  if (st.uid !== uid) throw new LbuildError(`cannot use store ${abs}: owned by uid ${st.uid}, not by this user (uid ${uid})`);
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+    throw new LbuildError(`cannot use store ${abs}: it is writable by other users (mode ${(st.mode & 0o7777).toString(8)}); chmod go-w ${abs}`);
+  }
+}
+
 /** The store: blobs, the image index and layer snapshots under one root directory. */
 export class Store {
   readonly content: ContentStore;
@@ -46,8 +64,19 @@ export class Store {
   static async open(root: string): Promise<Store> {
     const abs = path.resolve(root);
     try {
-      for (const d of ['blobs/sha256', 'tmp', 'snapshots', 'l']) await fsp.mkdir(path.join(abs, d), { recursive: true, mode: 0o700 });
+      await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
+      await checkRootOwnership(abs);
+      for (const d of PRIVATE_DIRS) {
+        const p = path.join(abs, d);
+        await fsp.mkdir(p, { recursive: true, mode: 0o700 });
+        // a store made by an older lbuild, or under a umask, may have these open to other users
+        const st = await fsp.lstat(p);
+        if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0)) throw new LbuildError(`cannot use store ${abs}: ${d} is not a directory of this user`);
+        if ((st.mode & 0o077) !== 0) await fsp.chmod(p, 0o700);
+      }
+      await fsp.mkdir(path.join(abs, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
     } catch (e) {
+      if (e instanceof LbuildError) throw e;
       throw new LbuildError(`cannot use store ${abs}: ${(e as Error).message}`);
     }
     return new Store(abs);

@@ -7,7 +7,13 @@ import { LbuildError } from '../errors.js';
  * coreutils `mknod`: both are small, maintained and present wherever overlayfs is.
  */
 
-export const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'] as const;
+/*
+ * Only `trusted.overlay.opaque` marks an opaque directory: lbuild mounts overlay with trusted
+ * xattrs (as root), and a RUN (without CAP_SYS_ADMIN) cannot set a trusted.* attribute, while any
+ * process may set `user.overlay.opaque` on its own files. Taking the user.* one as a marker would
+ * let a RUN hide a lower directory's contents in the image it ships.
+ */
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 async function run(cmd: string, args: string[]): Promise<string> {
   try {
@@ -24,7 +30,7 @@ async function run(cmd: string, args: string[]): Promise<string> {
 }
 
 export async function markOpaque(dir: string): Promise<void> {
-  await run('setfattr', ['-h', '-n', 'trusted.overlay.opaque', '-v', 'y', dir]);
+  await run('setfattr', ['-h', '-n', OPAQUE_XATTR, '-v', 'y', dir]);
 }
 
 export async function makeWhiteout(p: string): Promise<void> {
@@ -54,7 +60,7 @@ function unescapeGetfattr(s: string): string {
 export async function listOpaqueDirs(root: string): Promise<Set<string>> {
   // one process for the whole tree: per-directory calls would dominate large diffs
   const execa = await lazyExeca();
-  const out = await execa('getfattr', ['-R', '-P', '--absolute-names', '-m', '^(trusted|user)\\.overlay\\.opaque$', '-d', root], {
+  const out = await execa('getfattr', ['-R', '-P', '--absolute-names', '-m', `^${OPAQUE_XATTR.replaceAll('.', '\\.')}$`, '-d', root], {
     reject: false,
     stdin: 'ignore',
   }).catch((e: unknown) => {
@@ -66,7 +72,7 @@ export async function listOpaqueDirs(root: string): Promise<Set<string>> {
   for (const line of out.stdout.split('\n')) {
     if (line.startsWith('# file: ')) {
       current = unescapeGetfattr(line.slice('# file: '.length));
-    } else if (current !== undefined && /^(trusted|user)\.overlay\.opaque="y"$/.test(line)) {
+    } else if (current !== undefined && line === `${OPAQUE_XATTR}="y"`) {
       const rel = path.relative(root, current).split(path.sep).join('/');
       result.add(rel);
     }

@@ -39,6 +39,7 @@ export interface BuildArgs extends GlobalArgs {
   pull?: boolean;
   'insecure-registry'?: string[];
   secret?: string[];
+  allow?: string[];
 }
 
 export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
@@ -61,7 +62,14 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('pull', { type: 'boolean', default: false, describe: 'check the registry for base images even when present' })
     .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
     .option('secret', { type: 'string', describe: 'id=X,src=FILE or id=X,env=VAR: a secret for RUN --mount=type=secret (repeatable)' })
+    .option('allow', { type: 'string', describe: 'extra privileges: security.insecure lets RUN --security=insecure run unconfined (repeatable)' })
     .option('print-plan', { type: 'boolean', default: false, describe: 'print the build plan and exit' }) as unknown as Argv<BuildArgs>;
+}
+
+function allowed(values: readonly string[]): Set<string> {
+  const out = new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
+  for (const v of out) if (v !== 'security.insecure') throw new UsageError(`--allow ${v}: unknown entitlement (security.insecure)`);
+  return out;
 }
 
 export async function readDockerfile(argv: BuildArgs): Promise<{ path: string; text: string; display: string }> {
@@ -116,6 +124,7 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       noCache: !argv.cache,
       noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
       pull: argv.pull === true,
+      allowInsecure: allowed(asArray(argv.allow)).has('security.insecure'),
       insecureRegistries: insecure,
       ...(imported ? { cacheFrom: imported } : {}),
       plan,
