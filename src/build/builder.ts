@@ -143,6 +143,8 @@ export class Builder {
   private readonly recorded: RecordedStep[] = [];
   private statCache!: StatCache;
   private ignore: IgnoreMatcher | undefined;
+  /** hides --secret values in what RUN prints (made on the first RUN) */
+  private redact: ((text: string) => string) | undefined;
   private currentVertex: Vertex | undefined;
   private buildStart = Date.now();
   private readonly lease: Lease;
@@ -501,6 +503,8 @@ export class Builder {
     if (!env.has('HOME')) env.set('HOME', user.home);
     const cwd = cfg.WorkingDir || '/';
     const insecure = instr.security === 'insecure';
+    this.redact ??= await secretRedactor(this.opts.secrets ?? new Map());
+    const redact = this.redact;
     if (insecure && !o.allowInsecure) throw new DockerfileError(this.plan.file, instr.line, 'RUN --security=insecure needs --allow security.insecure on the command line');
     const stubs = missingMountPoints(root, sandboxMounts('/').filter((m) => m.type === 'bind').map((m) => m.destination));
     this.ignore ??= await loadIgnore(this.contextRoot, this.opts.dockerfilePath);
@@ -541,7 +545,7 @@ export class Builder {
         additionalGids: user.additionalGids,
         network: instr.network ?? o.network,
         insecure,
-        onLine: (l) => log?.log(l),
+        onLine: (l) => log?.log(redact(l)),
         extraMounts: extra.mounts,
       },
       path.join(o.store.root, 'runc'),
@@ -554,7 +558,6 @@ export class Builder {
       if (fs && fs.bavail * fs.bsize < 1024 * 1024) {
         throw new DockerfileError(this.plan.file, instr.line, `RUN ${cmd.split('\n')[0]} failed: no space left on the store's disk (${o.store.root})`);
       }
-      const redact = await secretRedactor(this.opts.secrets ?? new Map());
       const last = result.tail.map(redact).filter((l) => l.trim() !== '').slice(-1)[0];
       throw new DockerfileError(this.plan.file, instr.line, `RUN ${cmd.split('\n')[0]} exited with code ${result.exitCode}${last ? ` (last output: ${last.trim().slice(0, 200)})` : ''}`);
     }
