@@ -6,7 +6,7 @@ import { expandWord, expandWords } from '../src/dockerfile/lexer.js';
 import { parseDockerfile } from '../src/dockerfile/parse.js';
 import { planBuild, renderPlan, unusedBuildArgs } from '../src/dockerfile/plan.js';
 import { Scope, expandInstruction, platformArgs } from '../src/dockerfile/scope.js';
-import { applyMetadata } from '../src/build/metadata.js';
+import { applyMetadata } from '../src/builder/metadata.js';
 import { emptyConfig } from '../src/oci/config.js';
 import type { ImageConfig } from '../src/oci/types.js';
 

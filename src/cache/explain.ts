@@ -44,13 +44,97 @@ export function explainFiles(prev: Record<string, string>, cur: Record<string, s
 }
 
 /**
- * Why a step missed, compared with the same step of the previous build of this Dockerfile and
- * target: the first cause found, most specific first.
+ * Align the previous build's steps of a stage with this build's, as `diff` aligns lines: the
+ * longest common subsequence of instruction texts are the same steps; between two such anchors,
+ * the remaining steps pair up in order (an edited instruction). An inserted step has no partner,
+ * so it does not shift the rest. Returns, per current step, the index of its previous step.
+ */
+export function alignSteps(prev: readonly string[], cur: readonly string[]): (number | undefined)[] {
+  const n = prev.length;
+  const m = cur.length;
+  // lcs[i][j]: LCS length of prev[i..] and cur[j..]
+  const lcs = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      const row = lcs[i] as Uint32Array;
+      row[j] = prev[i] === cur[j] ? ((lcs[i + 1] as Uint32Array)[j + 1] as number) + 1 : Math.max((lcs[i + 1] as Uint32Array)[j] as number, row[j + 1] as number);
+    }
+  }
+  const out: (number | undefined)[] = new Array<number | undefined>(m).fill(undefined);
+  const anchors: [number, number][] = [];
+  for (let i = 0, j = 0; i < n && j < m; ) {
+    if (prev[i] === cur[j]) {
+      anchors.push([i, j]);
+      out[j] = i;
+      i++;
+      j++;
+    } else if (((lcs[i + 1] as Uint32Array)[j] as number) >= ((lcs[i] as Uint32Array)[j + 1] as number)) i++;
+    else j++;
+  }
+  anchors.push([n, m]);
+  let pi = 0;
+  let cj = 0;
+  for (const [ai, aj] of anchors) {
+    // the gap before this anchor: unmatched steps on both sides pair up in order
+    for (let k = 0; pi + k < ai && cj + k < aj; k++) out[cj + k] = pi + k;
+    pi = ai + 1;
+    cj = aj + 1;
+  }
+  return out;
+}
+
+function envMap(env: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const kv of Array.isArray(env) ? (env as string[]) : []) {
+    const eq = kv.indexOf('=');
+    out.set(eq < 0 ? kv : kv.slice(0, eq), eq < 0 ? '' : kv.slice(eq + 1));
+  }
+  return out;
+}
+
+function changedPair(what: string, a: unknown, b: unknown): string {
+  const show = (v: unknown): string => (v === undefined || v === null || v === '' ? 'unset' : typeof v === 'string' ? v : JSON.stringify(v));
+  return `${what} changed (${show(a)} → ${show(b)})`;
+}
+
+/** What differs between two normalized instructions of the same step, named as a user would. */
+function explainOp(a: Record<string, unknown>, b: Record<string, unknown>, text: { prev: string; cur: string }): string {
+  if (a.kind !== b.kind || text.prev !== text.cur) return 'instruction changed';
+  if (!sameJson(a.env, b.env)) {
+    const ea = envMap(a.env);
+    const eb = envMap(b.env);
+    for (const k of [...new Set([...ea.keys(), ...eb.keys()])].sort()) {
+      if (ea.get(k) !== eb.get(k)) return changedPair(`env ${k}`, ea.get(k), eb.get(k));
+    }
+  }
+  for (const [field, name] of [['user', 'user'], ['workdir', 'working directory'], ['network', 'network'], ['security', 'security mode'], ['dir', 'directory']] as const) {
+    if (!sameJson(a[field], b[field])) return changedPair(name, a[field], b[field]);
+  }
+  if (!sameJson(a.argv, b.argv)) return 'shell changed';
+  if (!sameJson(a.from, b.from)) return changedPair('source', a.from, b.from);
+  if (!sameJson(a.mounts, b.mounts)) return 'mounts changed';
+  if (!sameJson(a.bindSources, b.bindSources)) {
+    const mounts = (Array.isArray(b.mounts) ? b.mounts : []) as { type?: string; from?: string; source?: string }[];
+    const binds = mounts.filter((m) => m.type === 'bind');
+    const pa = (a.bindSources ?? []) as unknown[];
+    const pb = (b.bindSources ?? []) as unknown[];
+    const i = pb.findIndex((x, k) => x !== pa[k]);
+    const m = binds[i];
+    if (m?.from) return `mount from ${m.from} changed (${m.source || '/'})`;
+    return `mount source changed (${m?.source || '/'} in the build context)`;
+  }
+  return 'instruction changed';
+}
+
+/**
+ * Why a step missed, compared with its step in the previous build of this Dockerfile and target
+ * (aligned by alignSteps): the first cause found, most specific first. Every reason names an
+ * input that really differs between the two keys.
  */
 export function explainMiss(
   cur: Omit<RecordedStep, 'cache'>,
   prev: RecordedStep | undefined,
-  ctx: { noCache: boolean; firstInStage: boolean; parentMissed?: { index: number } },
+  ctx: { noCache: boolean; firstInStage: boolean; parentMissed?: { index: number }; from?: string },
 ): string {
   if (ctx.noCache) return '--no-cache';
   if (!prev) return 'not built before';
@@ -62,20 +146,17 @@ export function explainMiss(
       if (a !== b) return `build-arg ${n} changed (${a ?? 'unset'} → ${b ?? 'unset'})`;
     }
   }
-  if (!sameJson(prev.inputs.op, cur.inputs.op)) {
-    const { from: a, ...restA } = prev.inputs.op;
-    const { from: b, ...restB } = cur.inputs.op;
-    if (a !== b && sameJson(restA, restB) && typeof b === 'string' && b.startsWith('stage:')) return 'source stage changed';
-    if (a !== b && sameJson(restA, restB)) return 'source image changed';
-    return 'instruction changed';
-  }
+  if ((prev.inputs.epoch ?? null) !== (cur.inputs.epoch ?? null)) return changedPair('SOURCE_DATE_EPOCH', prev.inputs.epoch, cur.inputs.epoch);
+  if (!sameJson(prev.inputs.op, cur.inputs.op)) return explainOp(prev.inputs.op, cur.inputs.op, { prev: prev.instruction, cur: cur.instruction });
   if (prev.inputs.sources !== cur.inputs.sources) {
-    return explainFiles(prev.files ?? {}, cur.files ?? {}) ?? 'source changed';
+    const where = ctx.from ? ` (in ${ctx.from})` : '';
+    const named = prev.files && cur.files ? explainFiles(prev.files, cur.files) : undefined;
+    return `${named ?? 'source changed'}${where}`;
   }
   if (prev.inputs.parent !== cur.inputs.parent) {
     if (ctx.firstInStage) return 'base image changed';
     if (ctx.parentMissed) return `parent changed (step ${ctx.parentMissed.index} missed)`;
-    return 'parent changed';
+    return 'parent changed (the layers below differ from the last build\'s)';
   }
   return 'cache entry gone (pruned or its layer removed)';
 }

@@ -119,10 +119,6 @@ export class StatCache {
   }
 }
 
-function hex64(h: bigint): string {
-  return h.toString(16).padStart(16, '0');
-}
-
 const CHUNK = 1 << 20;
 let buffer: Buffer | undefined;
 
@@ -152,37 +148,108 @@ export async function hashFileRaw(abs: string, size: number): Promise<bigint> {
 
 export interface SourcesDigest {
   digest: string;
-  /** path → `type mode uid gid size content-or-target`, for explaining a miss */
+  /** path → `type mode [uid:gid] size content-or-target`, for explaining a miss */
   files: Record<string, string>;
+}
+
+/** The loaded xxhash API, for code that hashes bytes it already holds (the copier). */
+export async function loadHasher(): Promise<XXHashAPI> {
+  return hasher();
+}
+
+export function hex64(h: bigint): string {
+  return h.toString(16).padStart(16, '0');
+}
+
+/**
+ * Describes the entries a COPY selects, in the one format both the key (before the copy) and
+ * the copier (what it really read) use, so the two can be compared. Owners count only where
+ * COPY keeps them (`--from` a stage or image; context files become root's, as Docker's client
+ * resets them). Devices, FIFOs and sockets are left out: COPY does not copy them. A file that is
+ * a hard link of one described before is named as such: COPY recreates the link.
+ */
+export class SourcesDescriber {
+  private readonly files: Record<string, string> = {};
+  private readonly inodes = new Map<string, string>();
+
+  constructor(private readonly keepOwner: boolean) {}
+
+  private readonly heads = new Map<string, string>();
+
+  /**
+   * `content`: the xxh64 (hex) of a regular file's bytes; left out, `fill` gives it later (a
+   * large file hashed after it was copied). `size` overrides st.size (the bytes really read).
+   */
+  add(key: string, st: Stats, content?: string, linkTarget?: string, size = st.size): void {
+    const t = typeChar(st);
+    if (t === 'o') return;
+    const k = key === '' ? '.' : key;
+    if (t === 'f' && st.nlink > 1) {
+      const id = `${st.dev}:${st.ino}`;
+      const first = this.inodes.get(id);
+      if (first !== undefined && first !== k) {
+        this.files[k] = `h ${first}`;
+        return;
+      }
+      this.inodes.set(id, k);
+    }
+    const head = `${t} ${(st.mode & 0o7777).toString(8)}${this.keepOwner ? ` ${st.uid}:${st.gid}` : ''}`;
+    if (t === 'f' && content === undefined) this.heads.set(k, head);
+    this.files[k] = t === 'f' ? `${head} ${size} ${content ?? ''}` : t === 'l' ? `${head} ->${linkTarget ?? ''}` : head;
+  }
+
+  fill(key: string, size: number, content: string): void {
+    const k = key === '' ? '.' : key;
+    const head = this.heads.get(k);
+    if (head === undefined) return;
+    this.heads.delete(k);
+    this.files[k] = `${head} ${size} ${content}`;
+  }
+
+  /** Force a difference from any key (an input that changed while it was being read). */
+  taint(key: string): void {
+    this.files[key === '' ? '.' : key] = `changed-while-read ${Date.now()}-${Math.random()}`;
+  }
+
+  result(): SourcesDigest {
+    // one JSON array per entry: names and link targets may hold any byte but NUL, `\n` included
+    const h = createHash('sha256');
+    for (const k of Object.keys(this.files).sort()) h.update(`${JSON.stringify([k, this.files[k]])}\n`);
+    return { digest: `sha256:${h.digest('hex')}`, files: this.files };
+  }
 }
 
 function typeChar(st: Stats): string {
   return st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'o';
 }
 
-async function describe(abs: string, st: Stats, cache: StatCache): Promise<string> {
-  const head = `${typeChar(st)} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${st.gid}`;
-  if (st.isFile()) return `${head} ${st.size} ${await cache.contentHash(abs, st)}`;
-  if (st.isSymbolicLink()) return `${head} 0 ->${readlinkSync(abs)}`;
-  return `${head} 0`;
+/** Content hashes for files: the context's stat cache, or (a read-only view of layers) plain hashing. */
+export interface ContentHasher {
+  contentHash(abs: string, st: Stats): Promise<string>;
 }
 
+export const plainHasher: ContentHasher = {
+  contentHash: async (abs, st) => hex64(await hashFileRaw(abs, st.size)),
+};
+
 /**
- * A Merkle-style digest of exactly the files a COPY/ADD selects from the context (after
- * .dockerignore and --exclude): relative path, type, mode, owner, size, content checksum, link
- * target. Never the mtime: a touch does not miss the cache.
+ * A digest of exactly the entries a COPY/ADD selects (after .dockerignore and --exclude):
+ * relative path, type, mode, owner where kept, size, content checksum, link target, hard links.
+ * Never the mtime: a touch does not miss the cache.
  */
-export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: StatCache): Promise<SourcesDigest> {
-  const files: Record<string, string> = {};
+export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: ContentHasher): Promise<SourcesDigest> {
+  const d = new SourcesDescriber(source.keepOwner);
+  const add = async (key: string, abs: string, st: Stats): Promise<void> => {
+    if (st.isFile()) d.add(key, st, await cache.contentHash(abs, st));
+    else if (st.isSymbolicLink()) d.add(key, st, undefined, readlinkSync(abs));
+    else d.add(key, st);
+  };
   for (const pattern of patterns) {
     for (const m of matchSource(source, pattern)) {
-      files[m.rel === '' ? '.' : m.rel] = await describe(m.abs, m.st, cache);
+      await add(m.rel, m.abs, m.st);
       if (!m.st.isDirectory()) continue;
-      for (const e of walkSelected(sel, m.abs, m.real, '')) files[e.ctxRel] = await describe(e.abs, e.st, cache);
+      for (const e of walkSelected(sel, m.abs, m.real, '')) await add(e.ctxRel, e.abs, e.st);
     }
   }
-  // hashed line by line: no string of the whole list for contexts of 100,000s of files
-  const h = createHash('sha256');
-  for (const k of Object.keys(files).sort()) h.update(`${k}\0${files[k]}\n`);
-  return { digest: `sha256:${h.digest('hex')}`, files };
+  return d.result();
 }

@@ -1,6 +1,6 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { applyMetadata, isMetadataOnly } from '../build/metadata.js';
+import { applyMetadata, isMetadataOnly } from '../builder/metadata.js';
 import { storeTreeAsLayer } from '../diff/layer.js';
 import { DockerfileError } from '../dockerfile/errors.js';
 import { parseTrigger } from '../dockerfile/parse.js';

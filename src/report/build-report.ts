@@ -1,4 +1,4 @@
-import type { BuildResult, StepRecord } from '../build/builder.js';
+import type { BuildResult, StepRecord } from '../builder/builder.js';
 import type { HistoryLine } from '../cache/records.js';
 import { humanSize } from '../util/fsx.js';
 

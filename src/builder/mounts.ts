@@ -48,6 +48,8 @@ export interface PreparedMounts {
   stubs: string[];
   /** environment variables for the RUN only (secret mounts with env=): never in the config */
   env: [string, string][];
+  /** per bind mount, in order: the digest of what a context bind's copy holds (undefined for from=) */
+  bindDigests: (string | undefined)[];
   release(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
   const mounts: Mount[] = [];
   const stubs: string[] = [];
   const env: [string, string][] = [];
+  const bindDigests: (string | undefined)[] = [];
   const cleanups: (() => Promise<void>)[] = [];
   const err = (m: string): never => {
     throw new DockerfileError(ctx.file, ctx.line, m);
@@ -165,13 +168,14 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
           cleanups.push(v.release);
           source = resolveInRoot(v.root, o.source ?? '/', true);
           if (!(await fsp.stat(source).catch(() => undefined))) err(`--mount=type=bind: ${o.source ?? '/'} not found in stage ${o.from}`);
+          bindDigests.push(undefined);
         } else {
           // never the live context: a copy without what .dockerignore excludes
           source = path.join(ctx.store.tmpDir, tempName('bind'));
           const dir = source;
           cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
           try {
-            copyContextView(ctx.context, cleanSource(o.source ?? '/', ctx.file, ctx.line), source);
+            bindDigests.push((await copyContextView(ctx.context, cleanSource(o.source ?? '/', ctx.file, ctx.line), source)).digest);
           } catch (e) {
             if (e instanceof DockerfileError) throw e;
             err(`--mount=type=bind: ${o.source ?? '/'} not found in the build context`);
@@ -188,6 +192,7 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
     mounts,
     stubs,
     env,
+    bindDigests,
     release: async () => {
       for (const c of cleanups) await c().catch(() => undefined);
     },

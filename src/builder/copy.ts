@@ -27,6 +27,8 @@ import * as path from 'node:path';
 import { createReadStream } from 'node:fs';
 import { hasWildcard } from '../context/glob.js';
 import { makeMatcher } from '../context/ignore.js';
+import type { XXHashAPI } from 'xxhash-wasm';
+import { type SourcesDigest, SourcesDescriber, hashFileRaw, hex64, loadHasher } from '../context/checksum.js';
 import { type CopySource, type Selection, childVisible, cleanSource, matchSource } from '../context/select.js';
 
 export type { CopySource } from '../context/select.js';
@@ -80,6 +82,24 @@ interface Writer extends Selection {
   chmod?: number;
   keepOwner: boolean;
   inodes: Map<string, string>;
+  /** what the copy really read, in the key's format (compared with the key after the step) */
+  consumed: SourcesDescriber;
+  hash: XXHashAPI;
+  /** large files copied by the kernel: hashed from where they landed, once the copy is done */
+  large: { key: string; dst: string }[];
+}
+
+async function newWriter(keepOwner: boolean, rest: Partial<Writer> = {}): Promise<Writer> {
+  return { keepOwner, inodes: new Map(), consumed: new SourcesDescriber(keepOwner), hash: await loadHasher(), large: [], ...rest };
+}
+
+/** Hash the large files a copy wrote (what landed, not what the source holds now). */
+async function finishConsumed(w: Writer): Promise<SourcesDigest> {
+  for (const { key, dst } of w.large) {
+    const size = statSync(dst).size;
+    w.consumed.fill(key, size, hex64(await hashFileRaw(dst, size)));
+  }
+  return w.consumed.result();
 }
 
 function ownerOf(st: Stats, w: Writer): { uid: number; gid: number } {
@@ -102,15 +122,18 @@ let copyBuffer: Buffer | undefined;
  * mode and times set on the open descriptor: on an overlay mount each path lookup costs, and a
  * COPY of many small files is mostly these calls. Large files go through the kernel's copy.
  */
-function copyFile(src: string, dst: string, st: Stats, w: Writer): void {
+function copyFile(src: string, dst: string, st: Stats, w: Writer, key: string): void {
   const n = st.size <= SMALL_COPY ? readSmall(src) : -1;
   // large, or grown since it was keyed: the kernel copies all of it
   if (n < 0 || n > st.size) {
     copyFileSync(src, dst, constants.COPYFILE_EXCL);
     applyMeta(dst, st, w, false);
+    w.consumed.add(key, st);
+    w.large.push({ key, dst });
     return;
   }
   const buf = copyBuffer as Buffer;
+  w.consumed.add(key, st, hex64(w.hash.h64Raw(buf.subarray(0, n))), undefined, n);
   const out = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     for (let done = 0; done < n; ) done += writeSync(out, buf, done, n - done);
@@ -151,8 +174,9 @@ function removeExisting(dst: string, keepDir: boolean): void {
  * Copy one entry (file, symlink or directory tree) from `src` to host path `dst`. `fresh`: the
  * parent was just made by this copy, so nothing can be in the way.
  */
-function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false): void {
+function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false, key = ctxRel): void {
   if (st.isDirectory()) {
+    w.consumed.add(key, st);
     if (!fresh) removeExisting(dst, true);
     const made = fresh || !existsSync(dst);
     if (made) mkdirSync(dst, { mode: 0o700 });
@@ -168,19 +192,22 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
   }
   if (!fresh) removeExisting(dst, false);
   if (st.isSymbolicLink()) {
-    symlinkSync(readlinkSync(src), dst);
+    const target = readlinkSync(src);
+    symlinkSync(target, dst);
     applyMeta(dst, st, w, true);
+    w.consumed.add(key, st, undefined, target);
     return;
   }
   if (st.isFile()) {
-    const key = `${st.dev}:${st.ino}`;
-    const first = st.nlink > 1 ? w.inodes.get(key) : undefined;
+    const inode = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 ? w.inodes.get(inode) : undefined;
     if (first) {
       linkSync(first, dst);
+      w.consumed.add(key, st);
       return;
     }
-    copyFile(src, dst, st, w);
-    if (st.nlink > 1) w.inodes.set(key, dst);
+    copyFile(src, dst, st, w, key);
+    if (st.nlink > 1) w.inodes.set(inode, dst);
     return;
   }
   // devices, fifos, sockets are not copied from a context (BuildKit skips them too)
@@ -228,19 +255,17 @@ async function isArchive(file: string): Promise<boolean> {
  * named as sources followed (inside their root), symlinks inside copied trees kept, hardlinks
  * kept, ADD of local tar archives extracted.
  */
-export async function executeCopy(instr: CopyInstr, source: CopySource, opts: CopyOptions, file: string): Promise<void> {
+export async function executeCopy(instr: CopyInstr, source: CopySource, opts: CopyOptions, file: string): Promise<SourcesDigest> {
   const root = opts.dest;
   const chown = instr.chown !== undefined ? resolveChown(root, instr.chown) : undefined;
   const owner = chown ?? { uid: 0, gid: 0 };
   const chmod = parseChmod(instr.chmod);
-  const w: Writer = {
+  const w = await newWriter(source.keepOwner, {
     ...(chown ? { chown } : {}),
     ...(chmod !== undefined ? { chmod } : {}),
-    keepOwner: source.keepOwner,
-    inodes: new Map(),
     ...(instr.exclude.length ? { exclude: makeMatcher(instr.exclude) } : {}),
     ...(source.ignore ? { ignore: source.ignore } : {}),
-  };
+  });
   let dest = instr.dest;
   const dirDest = dest === '' || dest === '.' || dest.endsWith('/') || dest.endsWith('/.');
   dest = path.posix.resolve(opts.workdir || '/', dest);
@@ -277,21 +302,26 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       const base = path.posix.basename(m.rel) || path.posix.basename(m.abs);
       if (isAdd && m.st.isFile() && (await isArchive(m.abs))) {
         const target = mkdirAll(root, dest, owner);
+        const before = hex64(await hashFileRaw(m.abs, m.st.size));
         await extractInto(m.abs, root, target, file, instr.line);
+        // an archive is streamed, not held: what was extracted is what it held, if it held still
+        if (hex64(await hashFileRaw(m.abs, statSync(m.abs).size)) === before) w.consumed.add(m.rel, m.st, before);
+        else w.consumed.taint(m.rel);
         continue;
       }
       if (m.st.isDirectory()) {
         const target = mkdirAll(root, dest, owner);
-        copyEntry(m.abs, target, m.st, w, m.real, '');
+        copyEntry(m.abs, target, m.st, w, m.real, '', false, m.rel);
         continue;
       }
       const target = dirDest || isDir(root, dest) ? path.posix.join(dest, base) : dest;
       const abs = resolveInRoot(root, target, true);
       if (isDir(root, target)) throw new LbuildError(`${file}:${instr.line}: cannot copy file ${m.rel} over directory ${target}`);
-      copyEntry(m.abs, abs, m.st, w, m.real, '');
+      copyEntry(m.abs, abs, m.st, w, m.real, '', false, m.rel);
     }
   }
   if (matched === 0) throw new LbuildError(`${file}:${instr.line}: ${instr.kind} failed: no source files were specified (nothing matched ${instr.sources.join(' ')})`);
+  return finishConsumed(w);
 }
 
 /**
@@ -299,12 +329,13 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
  * .dockerignore excludes is not there, owners are root's as with COPY, and a file edited while
  * the RUN runs does not change what the RUN sees. `dest` must not exist yet.
  */
-export function copyContextView(source: CopySource, rel: string, dest: string): void {
-  const w: Writer = { keepOwner: false, inodes: new Map(), ...(source.ignore ? { ignore: source.ignore } : {}) };
+export async function copyContextView(source: CopySource, rel: string, dest: string): Promise<SourcesDigest> {
+  const w = await newWriter(false, source.ignore ? { ignore: source.ignore } : {});
   const pattern = rel.replace(/^\/+|\/+$/g, '');
   const [m] = matchSource(source, pattern);
   if (!m) throw new LbuildError(`${pattern || '.'}: not found in ${source.what}`);
-  copyEntry(m.abs, dest, m.st, w, m.real, '', true);
+  copyEntry(m.abs, dest, m.st, w, m.real, '', true, m.rel);
+  return finishConsumed(w);
 }
 
 function isDir(root: string, inside: string): boolean {

@@ -1,0 +1,388 @@
+import { realpathSync } from 'node:fs';
+import * as path from 'node:path';
+import { type RecordedStep, alignSteps } from '../cache/explain.js';
+import { parentId } from '../cache/key.js';
+import { BuildRecords, type BuildRecord } from '../cache/records.js';
+import { StatCache } from '../context/checksum.js';
+import { type IgnoreMatcher, loadIgnore } from '../context/ignore.js';
+import type { CopySource } from '../context/select.js';
+import { DockerfileError } from '../dockerfile/errors.js';
+import type { Instruction } from '../dockerfile/instructions.js';
+import { parseDockerfile, parseTrigger } from '../dockerfile/parse.js';
+import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unusedBuildArgs } from '../dockerfile/plan.js';
+import { type Scope, expandInstruction, hostPlatform } from '../dockerfile/scope.js';
+import { LbuildError } from '../errors.js';
+import { creationTime } from '../image/import.js';
+import { clearOnBuild, emptyConfig, resolveWorkdir, withCreated, withEnv, withHistory, withLabels, withLayer as configWithLayer, withWorkdir } from '../oci/config.js';
+import { type Digest, sha256 } from '../oci/digest.js';
+import type { ImageConfig } from '../oci/types.js';
+import type { Progress } from '../report/progress.js';
+import { pullImage } from '../registry/transfer.js';
+import { DEFAULT_PATH } from '../runtime/runc.js';
+import { Snapshotter } from '../snapshot/overlay.js';
+import { saveBuildInfo } from '../store/buildinfo.js';
+import { type CacheRecord, CacheIndex } from '../store/cache.js';
+import { Lease } from '../store/leases.js';
+import type { Store, StoredImage } from '../store/store.js';
+import { traced } from '../util/trace.js';
+import type { ImportedCache } from '../cache/remote.js';
+import { applyMetadata, type MetadataState } from './metadata.js';
+import { type SecretSource, secretRedactor } from './mounts.js';
+import { Solver } from './solver.js';
+import { type LayerSource, LayerSources } from './sources.js';
+import { prepareCopy } from './steps/copy.js';
+import { prepareRun } from './steps/run.js';
+import { type PreparedStep, type StepEnv, type StepState, createdBy } from './steps/step.js';
+import { prepareWorkdir } from './steps/workdir.js';
+
+export interface BuildOptions {
+  store: Store;
+  contextDir: string;
+  dockerfilePath: string;
+  /** the Dockerfile's name in messages (`Dockerfile`, or the -f value) */
+  dockerfileName: string;
+  dockerfileText: string;
+  tags: string[];
+  buildArgs: Map<string, string>;
+  target?: string;
+  network: 'default' | 'none' | 'host';
+  labels: Map<string, string>;
+  progress: Progress;
+  /** --no-cache: run every step */
+  noCache?: boolean;
+  /** --no-cache-filter: stages (by name or index) not taken from the cache */
+  noCacheFilter?: string[];
+  /** --pull: check the registry for base images even when the store has them */
+  pull?: boolean;
+  insecureRegistries?: string[];
+  /** records imported with --cache-from */
+  cacheFrom?: ImportedCache;
+  /** --allow security.insecure: RUN --security=insecure may run without seccomp, with every capability */
+  allowInsecure?: boolean;
+  /** --secret sources by id */
+  secrets?: ReadonlyMap<string, SecretSource>;
+  /** the plan, when the caller already made it from this Dockerfile and these options */
+  plan?: BuildPlan;
+}
+
+/** One layer step of the build, for reports (DESIGN.md section 7). */
+export interface StepRecord {
+  stage: string;
+  index: number;
+  total: number;
+  line: number;
+  instruction: string;
+  cache: 'hit' | 'miss';
+  reason?: string;
+  key: string;
+  /** when the step started, from the start of the build */
+  startMs: number;
+  durationMs: number;
+  /** for hits: how long the step took when it last ran for real */
+  savedMs?: number;
+  layer: { diffId: Digest; size: number } | null;
+  /** set on the step that failed the build */
+  status?: 'failed';
+}
+
+interface StageResult {
+  config: ImageConfig;
+  layers: Digest[];
+  /** chain ID of the layers ('' for none): what a step on top of them is keyed on */
+  chain: string;
+  /** the key of the stage's last step (or its base), for reports */
+  key: string;
+  /** per layer: the step that made it (null for base-image layers) */
+  origins: ({ line: number; instruction: string; stage: string } | null)[];
+}
+
+interface StageState extends StageResult {
+  scope: Scope;
+  meta: MetadataState;
+  /** the previous layer step of this stage, for "parent changed (step N missed)" */
+  lastStep?: { index: number; missed: boolean };
+}
+
+export interface BuildResult {
+  image: StoredImage;
+  steps: StepRecord[];
+  plan: BuildPlan;
+  durationMs: number;
+}
+
+const LAYER_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
+
+function nextChain(chain: string, diffId: Digest): string {
+  return chain === '' ? diffId : sha256(`${chain} ${diffId}`);
+}
+
+function chainOf(layers: readonly Digest[]): string {
+  return layers.reduce((c, d) => nextChain(c, d), '');
+}
+
+/**
+ * The build: stages in dependency order, each from its base (image, stage or scratch) through
+ * its instructions. Metadata instructions edit the config; layer steps are prepared by their
+ * kind's module (steps/) and decided by the solver.
+ */
+export class Builder {
+  private readonly snapshotter: Snapshotter;
+  private readonly layerSources: LayerSources;
+  private readonly results = new Map<number, StageResult>();
+  private readonly steps: StepRecord[] = [];
+  private plan!: BuildPlan;
+  private created!: string;
+  private epoch: string | null = null;
+  private mtimeClamp: number | undefined;
+  private contextRoot!: string;
+  private readonly cache: CacheIndex;
+  private readonly records: BuildRecords;
+  private previous: BuildRecord | undefined;
+  private readonly recorded: RecordedStep[] = [];
+  private statCache!: StatCache;
+  private ignore: IgnoreMatcher | undefined;
+  private redact: (text: string) => string = (t) => t;
+  private solver!: Solver;
+  private buildStart = Date.now();
+  private readonly lease: Lease;
+
+  /** Cache records to export: mode max, every step built; min, the final image's own steps. */
+  async exportRecords(mode: 'min' | 'max'): Promise<CacheRecord[]> {
+    // min: the steps of the target stage and the stages it is built FROM (its layers' chain)
+    const chain = new Set<string>();
+    for (let st: Stage | undefined = this.plan.stages[this.plan.target]; st; st = st.base.kind === 'stage' ? this.plan.stages[st.base.index] : undefined) chain.add(stageLabel(st));
+    const out: CacheRecord[] = [];
+    for (const s of this.recorded) {
+      const r = await this.cache.get(s.key);
+      if (r && (mode === 'max' || chain.has(s.stage))) out.push(r);
+    }
+    return out;
+  }
+
+  /** The steps done so far (all of them after build(); up to the failing one after a failure). */
+  get stepsSoFar(): readonly StepRecord[] {
+    return this.steps;
+  }
+
+  constructor(private readonly opts: BuildOptions) {
+    this.snapshotter = new Snapshotter(opts.store);
+    this.layerSources = new LayerSources(opts.store.root, this.snapshotter);
+    this.cache = new CacheIndex(opts.store.root);
+    this.records = new BuildRecords(opts.store.root);
+    this.lease = new Lease(opts.store.root);
+  }
+
+  async build(): Promise<BuildResult> {
+    const o = this.opts;
+    this.plan = o.plan ?? planBuild(parseDockerfile(o.dockerfileText, o.dockerfileName), { ...(o.target ? { target: o.target } : {}), buildArgs: o.buildArgs });
+    for (const a of unusedBuildArgs(this.plan)) o.progress.warn(`build-arg ${a} was not consumed by any stage`);
+    const sde = o.buildArgs.get('SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
+    this.created = creationTime(sde !== undefined ? { SOURCE_DATE_EPOCH: sde } : {});
+    this.mtimeClamp = sde !== undefined && sde !== '' ? Number(sde) : undefined;
+    this.epoch = this.mtimeClamp !== undefined ? String(this.mtimeClamp) : null;
+    this.contextRoot = realpathSync(o.contextDir);
+    this.redact = await secretRedactor(o.secrets ?? new Map());
+    this.solver = new Solver(o.store, this.snapshotter, this.cache, this.records, this.lease, o.cacheFrom, this.mtimeClamp);
+    const started = Date.now();
+    this.buildStart = started;
+    await this.lease.start();
+    const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
+    this.previous = await traced('previous build record', () => this.records.last(o.dockerfilePath, targetLabel));
+    this.statCache = await traced('stat cache', () => StatCache.open(path.join(o.store.root, 'cache'), this.contextRoot));
+    try {
+      for (const idx of this.plan.order) {
+        const stage = this.plan.stages[idx] as Stage;
+        this.results.set(idx, await this.buildStage(stage));
+      }
+    } catch (e) {
+      await this.lease.release();
+      throw e;
+    } finally {
+      await traced('stat cache save', () => this.statCache.save());
+    }
+    if (this.statCache.hashed + this.statCache.reused > 0) {
+      o.progress.info(`context: ${this.statCache.hashed} file(s) checksummed, ${this.statCache.reused} vouched for by the stat cache`);
+    }
+    const final = this.results.get(this.plan.target) as StageResult;
+    let config = withCreated(final.config, this.created);
+    if (o.labels.size) config = withLabels(config, [...o.labels]);
+    const image = await traced('commit', () => o.store.commitImage(config, o.tags));
+    await saveBuildInfo(o.store.root, image.id, {
+      version: 1,
+      dockerfile: o.dockerfilePath,
+      layers: config.rootfs.diff_ids.map((_, i) => final.origins[i] ?? null),
+    });
+    await this.lease.release();
+    await traced('build record save', () =>
+      this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded }),
+    );
+    return { image, steps: this.steps, plan: this.plan, durationMs: Date.now() - started };
+  }
+
+  private async baseOf(stage: Stage): Promise<StageResult> {
+    const b = stage.base;
+    // BuildKit's empty image: WorkingDir "/" (PATH is added below for every stage)
+    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(hostPlatform()), '/'), layers: [], chain: '', key: 'scratch', origins: [] };
+    if (b.kind === 'stage') {
+      const r = this.results.get(b.index);
+      if (!r) throw new LbuildError(`stage ${b.index} was not built before stage ${stage.index}`);
+      return r;
+    }
+    const img = await this.imageByRef(b.ref, stage.from.line);
+    const layers = [...img.config.rootfs.diff_ids];
+    return { config: img.config, layers, chain: chainOf(layers), key: `image:${img.manifestDigest}`, origins: layers.map(() => null) };
+  }
+
+  /** A base or --from image: from the store, else pulled (always checked with --pull). */
+  private async imageByRef(ref: string, line: number): Promise<StoredImage> {
+    const o = this.opts;
+    if (!o.pull) {
+      const local = await o.store.getImage(ref).catch(() => undefined);
+      if (local) return local;
+    }
+    try {
+      const v = o.progress.vertex(`[internal] pull ${ref}`);
+      const img = await pullImage(o.store, ref, { insecure: o.insecureRegistries ?? [], log: (l) => v.log(l) });
+      v.done();
+      return img;
+    } catch (e) {
+      if (e instanceof LbuildError) throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store and cannot be pulled (${e.message})`);
+      throw e;
+    }
+  }
+
+  /** The previous build's steps of a stage, aligned with this build's candidate layer steps. */
+  private alignPrevious(label: string, instructions: readonly Instruction[]): Map<Instruction, RecordedStep> {
+    const prev = (this.previous?.steps ?? []).filter((p) => p.stage === label);
+    const cur = instructions.filter((i) => LAYER_KINDS.has(i.kind));
+    const matched = alignSteps(prev.map((p) => p.instruction), cur.map((i) => i.text));
+    const out = new Map<Instruction, RecordedStep>();
+    matched.forEach((pi, ci) => {
+      const p = pi === undefined ? undefined : prev[pi];
+      if (p) out.set(cur[ci] as Instruction, p);
+    });
+    return out;
+  }
+
+  private async buildStage(stage: Stage): Promise<StageResult> {
+    const o = this.opts;
+    const base = await this.baseOf(stage);
+    let config: ImageConfig = structuredClone(base.config);
+    const triggers = (config.config.OnBuild ?? []).map((t) => parseTrigger(t, this.plan.file, stage.from.line, this.plan.escape));
+    config = clearOnBuild(config);
+    if (!(config.config.Env ?? []).some((e) => e.startsWith('PATH='))) config = withEnv(config, [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])]);
+    const scope = this.plan.globals.child();
+    scope.loadEnv(config.config.Env);
+    const state: StageState = { config, layers: [...base.layers], chain: base.chain, key: base.key, origins: [...base.origins], scope, meta: { cmdSetInStage: false } };
+    await this.lease.add(...base.layers);
+    const instructions = [...triggers, ...stage.instructions];
+    const total = 1 + instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
+    const label = stageLabel(stage);
+    const previous = this.alignPrevious(label, instructions);
+    const bypass = o.noCache === true || (o.noCacheFilter ?? []).some((f) => f.toLowerCase() === label || f === String(stage.index) || f.toLowerCase() === stage.name);
+    const fromName = stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'stage' ? stageLabel(this.plan.stages[stage.base.index] as Stage) : 'scratch';
+    o.progress.vertex(`[${label} 1/${total}] FROM ${fromName}`).done();
+    let n = 1;
+    for (const instr of instructions) {
+      if (!this.makesLayer(instr, state)) {
+        const text = createdBy(instr, state.config.config.Shell, scope);
+        state.config = applyMetadata(state.config, instr, scope, state.meta, this.plan.file);
+        if (instr.kind !== 'ONBUILD') state.config = withHistory(state.config, { created: this.created, created_by: text, empty_layer: true });
+        continue;
+      }
+      n++;
+      const v = o.progress.vertex(`[${label} ${String(n).padStart(String(total).length)}/${total}] ${instr.text}`);
+      const started = Date.now();
+      try {
+        if (instr.kind === 'WORKDIR') state.config = applyMetadata(state.config, instr, state.scope, state.meta, this.plan.file);
+        const prepared = await traced('key', () => this.prepare(instr, state, stage));
+        const r = await this.solver.solve(prepared, {
+          layers: state.layers,
+          bypass,
+          at: { label, index: n, line: instr.line, instruction: instr.text, firstInStage: n === 2 },
+          previous: previous.get(instr),
+          ...(state.lastStep?.missed ? { parentMissed: { index: state.lastStep.index } } : {}),
+          ...(stage.base.kind === 'stage' ? { baseStage: stageLabel(this.plan.stages[stage.base.index] as Stage) } : {}),
+          vertex: v,
+        });
+        this.recorded.push(r.recorded);
+        state.config = configWithLayer(state.config, r.layer.diffId, { created: this.created, created_by: prepared.createdBy });
+        state.layers.push(r.layer.diffId);
+        state.chain = nextChain(state.chain, r.layer.diffId);
+        await this.lease.add(r.layer.diffId);
+        state.origins.push({ line: instr.line, instruction: instr.text, stage: label });
+        state.key = r.key;
+        state.lastStep = { index: n, missed: r.cache === 'miss' };
+        this.steps.push({
+          stage: label, index: n, total, line: instr.line, instruction: instr.text, cache: r.cache,
+          ...(r.reason ? { reason: r.reason } : {}), key: r.key, startMs: started - this.buildStart, durationMs: Date.now() - started,
+          ...(r.savedMs !== undefined ? { savedMs: r.savedMs } : {}), layer: r.layer,
+        });
+        if (r.cache === 'hit') v.cached();
+        else v.done();
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        v.error(message);
+        this.steps.push({
+          stage: label, index: n, total, line: instr.line, instruction: instr.text, cache: 'miss', reason: message,
+          key: '', startMs: started - this.buildStart, durationMs: Date.now() - started, layer: null, status: 'failed',
+        });
+        throw e;
+      }
+    }
+    return { config: state.config, layers: state.layers, chain: state.chain, key: state.key, origins: state.origins };
+  }
+
+  /** RUN, COPY and ADD always make a layer; WORKDIR does unless it resolves to `/` (as BuildKit). */
+  private makesLayer(instr: Instruction, state: StageState): boolean {
+    if (instr.kind !== 'WORKDIR') return LAYER_KINDS.has(instr.kind);
+    const x = expandInstruction(instr, state.scope);
+    return resolveWorkdir(state.config.config.WorkingDir, x.path) !== '/';
+  }
+
+  /** The step kind's own module keys the step and knows how to run it. */
+  private prepare(instr: Instruction, state: StageState, stage: Stage): Promise<PreparedStep> {
+    const s: StepState = { config: state.config, scope: state.scope, parent: parentId(state.chain), epoch: this.epoch };
+    const env = this.stepEnv();
+    if (instr.kind === 'RUN') return prepareRun(instr, s, stage, env);
+    if (instr.kind === 'COPY' || instr.kind === 'ADD') return prepareCopy(instr, s, stage, env);
+    if (instr.kind === 'WORKDIR') return Promise.resolve(prepareWorkdir(instr, s));
+    throw new LbuildError(`${instr.kind} does not make a layer`);
+  }
+
+  private stepEnv(): StepEnv {
+    const o = this.opts;
+    return {
+      file: this.plan.file,
+      store: o.store,
+      statCache: this.statCache,
+      context: () => this.contextSource(),
+      layerSource: (from, line, stage) => this.layerSource(from, line, stage),
+      layerSources: this.layerSources,
+      network: o.network,
+      secrets: o.secrets ?? new Map(),
+      allowInsecure: o.allowInsecure === true,
+      redact: this.redact,
+    };
+  }
+
+  private async contextSource(): Promise<CopySource> {
+    this.ignore ??= await loadIgnore(this.contextRoot, this.opts.dockerfilePath);
+    return { root: this.contextRoot, ignore: this.ignore, keepOwner: false, what: 'the build context' };
+  }
+
+  /** What --from / from= names: a stage built earlier, scratch, or an image (pulled if need be). */
+  private async layerSource(from: string, line: number, stage: Stage): Promise<LayerSource> {
+    const ref = resolveFromRef(this.plan.stages, from, stage.index, this.plan.file, line);
+    if (ref.kind === 'stage') {
+      const r = this.results.get(ref.index);
+      if (!r) throw new DockerfileError(this.plan.file, line, `--from=${from}: stage not built`);
+      const name = stageLabel(this.plan.stages[ref.index] as Stage);
+      return { id: `stage:${name}`, what: `stage ${name}`, layers: r.layers, chain: r.chain };
+    }
+    if (ref.kind === 'scratch') return { id: 'scratch', what: 'scratch', layers: [], chain: '' };
+    const img = await this.imageByRef(ref.ref, line);
+    const layers = [...img.config.rootfs.diff_ids];
+    return { id: `image:${img.manifestDigest}`, what: `image ${ref.ref}`, layers, chain: chainOf(layers) };
+  }
+}

@@ -1,0 +1,48 @@
+import { makeMatcher } from '../../context/ignore.js';
+import { cleanSource } from '../../context/select.js';
+import { sourcesDigest } from '../../context/checksum.js';
+import type { CopyInstr } from '../../dockerfile/instructions.js';
+import type { Stage } from '../../dockerfile/plan.js';
+import { expandInstruction } from '../../dockerfile/scope.js';
+import { executeCopy } from '../copy.js';
+import { type PreparedStep, type StepEnv, type StepState, createdBy } from './step.js';
+
+/**
+ * COPY and ADD. Keyed on the instruction after expansion and on the content of exactly what it
+ * selects: from the context (through the stat cache), or from a stage or image (by content, not
+ * by how that stage was built, so an unchanged stage output still hits).
+ */
+export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Stage, env: StepEnv): Promise<PreparedStep> {
+  const cfg = state.config.config;
+  const x = expandInstruction(instr, state.scope);
+  const workdir = cfg.WorkingDir || '/';
+  const patterns = x.sources.filter((s) => !s.startsWith('<<')).map((s) => cleanSource(s, env.file, x.line));
+  const layers = x.from !== undefined ? await env.layerSource(x.from, x.line, stage) : undefined;
+  const op: Record<string, unknown> = {
+    kind: x.kind, sources: x.sources, dest: x.dest, workdir, chown: x.chown ?? null, chmod: x.chmod ?? null,
+    exclude: x.exclude, parents: x.parents, heredocs: x.heredocs.map((h) => [h.name, h.content]), from: layers?.id ?? null,
+  };
+  let digest: { digest: string; files?: Record<string, string> };
+  if (layers) digest = await env.layerSources.digest(layers, patterns, x.exclude);
+  else {
+    const ctx = await env.context();
+    const sel = { ...(ctx.ignore ? { ignore: ctx.ignore } : {}), ...(x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}) };
+    digest = await sourcesDigest(ctx, patterns, sel, env.statCache);
+  }
+  return {
+    inputs: { parent: state.parent, epoch: state.epoch, op, args: {}, sources: digest.digest },
+    ...(digest.files ? { files: digest.files } : {}),
+    ...(layers ? { from: layers.what } : {}),
+    createdBy: createdBy(instr, cfg.Shell, state.scope),
+    execute: async (snap) => {
+      const opened = layers ? await env.layerSources.open(layers) : { source: await env.context(), release: async () => undefined };
+      try {
+        const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir }, env.file);
+        // layers cannot change; the context can, between keying and copying
+        return !layers && read.digest !== digest.digest ? { consumed: { sources: read.digest } } : {};
+      } finally {
+        await opened.release();
+      }
+    },
+  };
+}
