@@ -8,6 +8,15 @@ import { executeCopy } from '../copy.js';
 import { type PreparedStep, type StepEnv, type StepState, createdBy } from './step.js';
 
 /**
+ * LBUILD_TEST_COPY_DELAY_MS widens the window between keying a COPY and copying, so that the
+ * tests can edit the context inside it (the race a real editor or a `git checkout` runs into).
+ */
+async function raceWindowForTests(): Promise<void> {
+  const ms = Number(process.env.LBUILD_TEST_COPY_DELAY_MS ?? 0);
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+}
+
+/**
  * COPY and ADD. Keyed on the instruction after expansion and on the content of exactly what it
  * selects: from the context (through the stat cache), or from a stage or image (by content, not
  * by how that stage was built, so an unchanged stage output still hits).
@@ -35,6 +44,7 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
     ...(layers ? { from: layers.what } : {}),
     createdBy: createdBy(instr, cfg.Shell, state.scope),
     execute: async (snap) => {
+      await raceWindowForTests();
       const opened = layers ? await env.layerSources.open(layers) : { source: await env.context(), release: async () => undefined };
       try {
         const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir }, env.file);
