@@ -191,7 +191,8 @@ test('stat cache: vouches for unchanged files across runs, re-reads a changed on
   const dir = tempDir();
   try {
     const ctx = path.join(dir, 'ctx');
-    const cacheDir = path.join(dir, 'store', 'cache');
+    const storeRoot = path.join(dir, 'store');
+    const cacheDir = path.join(storeRoot, 'cache');
     await fsp.mkdir(path.join(dir, 'store', 'tmp'), { recursive: true });
     await fsp.mkdir(ctx);
     for (let i = 0; i < 50; i++) await fsp.writeFile(path.join(ctx, `f${i}`), `content ${i}\n`);
@@ -199,18 +200,18 @@ test('stat cache: vouches for unchanged files across runs, re-reads a changed on
     for (let i = 0; i < 50; i++) await fsp.utimes(path.join(ctx, `f${i}`), old, old);
     await sleep(1100); // ctimes too
     const source = { root: ctx, keepOwner: false, what: 'ctx' };
-    const first = await StatCache.open(cacheDir, ctx);
+    const first = await StatCache.open(storeRoot, ctx);
     const d1 = await sourcesDigest(source, ['.'], {}, first);
     assert.equal(first.hashed, 50);
     await first.save();
-    const second = await StatCache.open(cacheDir, ctx);
+    const second = await StatCache.open(storeRoot, ctx);
     const d2 = await sourcesDigest(source, ['.'], {}, second);
     assert.deepEqual([second.hashed, second.reused], [0, 50]);
     assert.equal(d2.digest, d1.digest);
     // same size and an mtime set back: the ctime still tells the change
     await fsp.writeFile(path.join(ctx, 'f7'), 'CONTENT 7\n');
     await fsp.utimes(path.join(ctx, 'f7'), old, old);
-    const third = await StatCache.open(cacheDir, ctx);
+    const third = await StatCache.open(storeRoot, ctx);
     const d3 = await sourcesDigest(source, ['.'], {}, third);
     assert.deepEqual([third.hashed, third.reused], [1, 49]);
     assert.notEqual(d3.digest, d1.digest);
@@ -218,7 +219,7 @@ test('stat cache: vouches for unchanged files across runs, re-reads a changed on
     const [name] = await fsp.readdir(path.join(cacheDir, 'stat'));
     const file = path.join(cacheDir, 'stat', name ?? '');
     await fsp.truncate(file, (await fsp.stat(file)).size - 3);
-    const torn = await StatCache.open(cacheDir, ctx);
+    const torn = await StatCache.open(storeRoot, ctx);
     await sourcesDigest(source, ['.'], {}, torn);
     assert.deepEqual([torn.hashed, torn.reused], [50, 0]);
   } finally {

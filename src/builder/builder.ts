@@ -1,5 +1,4 @@
 import { realpathSync } from 'node:fs';
-import * as path from 'node:path';
 import { type RecordedStep, alignSteps } from '../cache/explain.js';
 import { parentId } from '../cache/key.js';
 import { BuildRecords, type BuildRecord } from '../cache/records.js';
@@ -8,17 +7,16 @@ import { type IgnoreMatcher, loadIgnore } from '../context/ignore.js';
 import type { CopySource } from '../context/select.js';
 import { DockerfileError } from '../dockerfile/errors.js';
 import type { Instruction } from '../dockerfile/instructions.js';
-import { parseDockerfile, parseTrigger } from '../dockerfile/parse.js';
+import { parseDockerfile } from '../dockerfile/parse.js';
 import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unusedBuildArgs } from '../dockerfile/plan.js';
-import { type Scope, expandInstruction, hostPlatform } from '../dockerfile/scope.js';
+import { hostPlatform } from '../dockerfile/scope.js';
 import { LbuildError } from '../errors.js';
 import { creationTime } from '../image/import.js';
-import { clearOnBuild, emptyConfig, resolveWorkdir, withCreated, withEnv, withHistory, withLabels, withLayer as configWithLayer, withWorkdir } from '../oci/config.js';
+import { emptyConfig, withCreated, withLabels, withWorkdir } from '../oci/config.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import type { ImageConfig } from '../oci/types.js';
 import type { Progress } from '../report/progress.js';
 import { pullImage } from '../registry/transfer.js';
-import { DEFAULT_PATH } from '../runtime/runc.js';
 import { Snapshotter } from '../snapshot/overlay.js';
 import { saveBuildInfo } from '../store/buildinfo.js';
 import { type CacheRecord, CacheIndex } from '../store/cache.js';
@@ -26,13 +24,13 @@ import { Lease } from '../store/leases.js';
 import type { Store, StoredImage } from '../store/store.js';
 import { traced } from '../util/trace.js';
 import type { ImportedCache } from '../cache/remote.js';
-import { applyMetadata, type MetadataState } from './metadata.js';
 import { type SecretSource, secretRedactor } from './mounts.js';
 import { Solver } from './solver.js';
 import { type LayerSource, LayerSources } from './sources.js';
 import { prepareCopy } from './steps/copy.js';
 import { prepareRun } from './steps/run.js';
-import { type PreparedStep, type StepEnv, type StepState, createdBy } from './steps/step.js';
+import { type PreparedStep, type StepEnv, type StepState } from './steps/step.js';
+import { LAYER_KINDS, type StageEval, afterLayerStep, applyMetadataStep, beforeLayerStep, makesLayer, startStage } from './stage.js';
 import { prepareWorkdir } from './steps/workdir.js';
 
 export interface BuildOptions {
@@ -96,9 +94,7 @@ interface StageResult {
   origins: ({ line: number; instruction: string; stage: string } | null)[];
 }
 
-interface StageState extends StageResult {
-  scope: Scope;
-  meta: MetadataState;
+interface StageState extends StageResult, StageEval {
   /** the previous layer step of this stage, for "parent changed (step N missed)" */
   lastStep?: { index: number; missed: boolean };
 }
@@ -109,8 +105,6 @@ export interface BuildResult {
   plan: BuildPlan;
   durationMs: number;
 }
-
-const LAYER_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
 
 function nextChain(chain: string, diffId: Digest): string {
   return chain === '' ? diffId : sha256(`${chain} ${diffId}`);
@@ -188,7 +182,7 @@ export class Builder {
     await this.lease.start();
     const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
     this.previous = await traced('previous build record', () => this.records.last(o.dockerfilePath, targetLabel));
-    this.statCache = await traced('stat cache', () => StatCache.open(path.join(o.store.root, 'cache'), this.contextRoot));
+    this.statCache = await traced('stat cache', () => StatCache.open(o.store.root, this.contextRoot));
     try {
       for (const idx of this.plan.order) {
         const stage = this.plan.stages[idx] as Stage;
@@ -267,34 +261,26 @@ export class Builder {
   private async buildStage(stage: Stage): Promise<StageResult> {
     const o = this.opts;
     const base = await this.baseOf(stage);
-    let config: ImageConfig = structuredClone(base.config);
-    const triggers = (config.config.OnBuild ?? []).map((t) => parseTrigger(t, this.plan.file, stage.from.line, this.plan.escape));
-    config = clearOnBuild(config);
-    if (!(config.config.Env ?? []).some((e) => e.startsWith('PATH='))) config = withEnv(config, [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])]);
-    const scope = this.plan.globals.child();
-    scope.loadEnv(config.config.Env);
-    const state: StageState = { config, layers: [...base.layers], chain: base.chain, key: base.key, origins: [...base.origins], scope, meta: { cmdSetInStage: false } };
+    const ev = startStage(this.plan, stage, base.config);
+    const state: StageState = { ...ev, layers: [...base.layers], chain: base.chain, key: base.key, origins: [...base.origins] };
     await this.lease.add(...base.layers);
-    const instructions = [...triggers, ...stage.instructions];
-    const total = 1 + instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
+    const total = 1 + ev.instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
     const label = stageLabel(stage);
-    const previous = this.alignPrevious(label, instructions);
+    const previous = this.alignPrevious(label, ev.instructions);
     const bypass = o.noCache === true || (o.noCacheFilter ?? []).some((f) => f.toLowerCase() === label || f === String(stage.index) || f.toLowerCase() === stage.name);
     const fromName = stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'stage' ? stageLabel(this.plan.stages[stage.base.index] as Stage) : 'scratch';
     o.progress.vertex(`[${label} 1/${total}] FROM ${fromName}`).done();
     let n = 1;
-    for (const instr of instructions) {
-      if (!this.makesLayer(instr, state)) {
-        const text = createdBy(instr, state.config.config.Shell, scope);
-        state.config = applyMetadata(state.config, instr, scope, state.meta, this.plan.file);
-        if (instr.kind !== 'ONBUILD') state.config = withHistory(state.config, { created: this.created, created_by: text, empty_layer: true });
+    for (const instr of ev.instructions) {
+      if (!makesLayer(state, instr)) {
+        applyMetadataStep(state, instr, this.plan.file, this.created);
         continue;
       }
       n++;
       const v = o.progress.vertex(`[${label} ${String(n).padStart(String(total).length)}/${total}] ${instr.text}`);
       const started = Date.now();
       try {
-        if (instr.kind === 'WORKDIR') state.config = applyMetadata(state.config, instr, state.scope, state.meta, this.plan.file);
+        beforeLayerStep(state, instr, this.plan.file);
         const prepared = await traced('key', () => this.prepare(instr, state, stage));
         const r = await this.solver.solve(prepared, {
           layers: state.layers,
@@ -306,7 +292,7 @@ export class Builder {
           vertex: v,
         });
         this.recorded.push(r.recorded);
-        state.config = configWithLayer(state.config, r.layer.diffId, { created: this.created, created_by: prepared.createdBy });
+        afterLayerStep(state, r.layer.diffId, this.created, prepared.createdBy);
         state.layers.push(r.layer.diffId);
         state.chain = nextChain(state.chain, r.layer.diffId);
         await this.lease.add(r.layer.diffId);
@@ -331,13 +317,6 @@ export class Builder {
       }
     }
     return { config: state.config, layers: state.layers, chain: state.chain, key: state.key, origins: state.origins };
-  }
-
-  /** RUN, COPY and ADD always make a layer; WORKDIR does unless it resolves to `/` (as BuildKit). */
-  private makesLayer(instr: Instruction, state: StageState): boolean {
-    if (instr.kind !== 'WORKDIR') return LAYER_KINDS.has(instr.kind);
-    const x = expandInstruction(instr, state.scope);
-    return resolveWorkdir(state.config.config.WorkingDir, x.path) !== '/';
   }
 
   /** The step kind's own module keys the step and knows how to run it. */

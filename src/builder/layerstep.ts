@@ -1,4 +1,4 @@
-import { lstatSync, promises as fsp } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
 import { diffUpper, removeMountStubs } from '../diff/upper.js';
 import { listOpaqueDirs } from '../util/xattr.js';
@@ -56,12 +56,9 @@ export async function withLayer(
     await removeMountStubs(snap.upper, stubs, snap.lowers, opaque);
     const layer = await traced('diff', () => diffUpper(store.content, snap.upper, snap.lowers, opaque, mtimeClamp));
     await onLayer?.(layer.diffId);
-    await traced('adopt', async () => {
-      await fsp.rm(snap.merged, { recursive: true, force: true });
-      await store.snapshots.adopt(layer.diffId, snap.dir);
-    });
+    await traced('adopt', () => snapshotter.commit(snap, layer.diffId));
     return layer;
   } finally {
-    await fsp.rm(snap.dir, { recursive: true, force: true });
+    await snapshotter.discard(snap);
   }
 }

@@ -8,6 +8,7 @@ import { resolveInRoot } from '../snapshot/rootpath.js';
 import { type CopySource, copyContextView } from './copy.js';
 import { cleanSource } from '../context/select.js';
 import { tempName } from '../util/fsx.js';
+import { layout } from '../store/layout.js';
 
 /** `--secret id=X,src=FILE` or `id=X,env=VAR`. */
 export interface SecretSource {
@@ -152,7 +153,7 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
         mounts.push({ destination: target, type: 'bind', source: file, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
       } else if (m.type === 'cache') {
         const id = o.id ?? target;
-        const dir = path.join(ctx.store.root, 'cache', 'mounts', sha256(id).slice(7, 31));
+        const dir = path.join(layout.mounts(ctx.store.root), sha256(id).slice(7, 31));
         if (!(await fsp.stat(dir).catch(() => undefined))) {
           await fsp.mkdir(dir, { recursive: true, mode: o.mode ? Number.parseInt(o.mode, 8) : 0o755 });
           await fsp.chown(dir, Number(o.uid ?? 0), Number(o.gid ?? 0));

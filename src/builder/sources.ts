@@ -6,6 +6,7 @@ import type { CopySource, Selection } from '../context/select.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import type { Snapshotter } from '../snapshot/overlay.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { layout } from '../store/layout.js';
 
 /**
  * Where a COPY --from / RUN --mount from= reads: the layers of a stage or an image. Layers are
@@ -38,7 +39,7 @@ export class LayerSources {
 
   private file(src: LayerSource, patterns: readonly string[], sel: { exclude?: readonly string[] }): string {
     const id = sha256(JSON.stringify({ v: 1, chain: src.chain, patterns, exclude: sel.exclude ?? [] })).slice(7);
-    return path.join(this.root, 'cache', 'views', `${id}.json`);
+    return path.join(layout.views(this.root), `${id}.json`);
   }
 
   /** The digest of what `patterns` select from the layers; `files` only when it was computed now. */
@@ -51,7 +52,7 @@ export class LayerSources {
     try {
       const d = await sourcesDigest(opened.source, patterns, sel, plainHasher);
       await fsp.mkdir(path.dirname(f), { recursive: true });
-      await writeFileAtomic(f, JSON.stringify({ digest: d.digest }));
+      await writeFileAtomic(f, JSON.stringify({ digest: d.digest, top: src.layers[src.layers.length - 1] ?? null }));
       return d;
     } finally {
       await opened.release();

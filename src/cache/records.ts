@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { sha256 } from '../oci/digest.js';
 import { readJsonFile, tempName, writeFileAtomic } from '../util/fsx.js';
 import type { RecordedStep } from './explain.js';
+import { layout } from '../store/layout.js';
 
 /** The last build of one Dockerfile + target, for explaining the next build's misses. */
 export interface BuildRecord {
@@ -26,13 +27,15 @@ export interface HistoryLine {
 
 export class BuildRecords {
   private readonly dir: string;
+  private readonly root: string;
 
   constructor(root: string) {
-    this.dir = path.join(root, 'cache');
+    this.dir = layout.cache(root);
+    this.root = root;
   }
 
   private file(dockerfile: string, target: string): string {
-    return path.join(this.dir, 'builds', `${sha256(`${dockerfile}\0${target}`).slice(7, 31)}.json`);
+    return path.join(layout.builds(this.root), `${sha256(`${dockerfile}\0${target}`).slice(7, 31)}.json`);
   }
 
   async last(dockerfile: string, target: string): Promise<BuildRecord | undefined> {
@@ -53,7 +56,7 @@ export class BuildRecords {
    * them, and a file list is written once however many builds share it.
    */
   private fileList(sources: string): string {
-    return path.join(this.dir, 'files', `${sources.replace(/^sha256:/, '').slice(0, 32)}.json`);
+    return path.join(layout.files(this.root), `${sources.replace(/^sha256:/, '').slice(0, 32)}.json`);
   }
 
   /**
@@ -85,12 +88,12 @@ export class BuildRecords {
    * a build still running has committed its lists but not yet its record.
    */
   private async pruneFileLists(): Promise<void> {
-    const dir = path.join(this.dir, 'files');
+    const dir = layout.files(this.root);
     const lists = await fsp.readdir(dir).catch(() => [] as string[]);
     if (!lists.length) return;
     const used = new Set<string>();
-    for (const n of await fsp.readdir(path.join(this.dir, 'builds')).catch(() => [] as string[])) {
-      const r = await readJsonFile<BuildRecord>(path.join(this.dir, 'builds', n)).catch(() => undefined);
+    for (const n of await fsp.readdir(layout.builds(this.root)).catch(() => [] as string[])) {
+      const r = await readJsonFile<BuildRecord>(path.join(layout.builds(this.root), n)).catch(() => undefined);
       for (const st of r?.steps ?? []) if (st.inputs.sources) used.add(path.basename(this.fileList(st.inputs.sources)));
     }
     for (const n of lists) {
@@ -103,11 +106,11 @@ export class BuildRecords {
   async appendHistory(line: HistoryLine): Promise<void> {
     await fsp.mkdir(this.dir, { recursive: true });
     // one write of one line in append mode: concurrent builds interleave whole lines
-    await fsp.appendFile(path.join(this.dir, 'history.jsonl'), `${JSON.stringify(line)}\n`);
+    await fsp.appendFile(layout.history(this.root), `${JSON.stringify(line)}\n`);
   }
 
   async history(): Promise<HistoryLine[]> {
-    const text = await fsp.readFile(path.join(this.dir, 'history.jsonl'), 'utf8').catch(() => '');
+    const text = await fsp.readFile(layout.history(this.root), 'utf8').catch(() => '');
     const out: HistoryLine[] = [];
     for (const l of text.split('\n')) {
       if (!l.trim()) continue;

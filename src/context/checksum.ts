@@ -6,6 +6,7 @@ import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { sha256 } from '../oci/digest.js';
 import { tempName } from '../util/fsx.js';
 import { type CopySource, type Selection, matchSource, walkSelected } from './select.js';
+import { layout } from '../store/layout.js';
 
 let api: Promise<XXHashAPI> | undefined;
 function hasher(): Promise<XXHashAPI> {
@@ -39,11 +40,14 @@ export class StatCache {
   hashed = 0;
   reused = 0;
 
-  private constructor(private readonly file: string) {}
+  private constructor(
+    private readonly file: string,
+    private readonly tmpDir: string,
+  ) {}
 
-  static async open(cacheDir: string, contextRoot: string): Promise<StatCache> {
-    const file = path.join(cacheDir, 'stat', `${sha256(contextRoot).slice(7, 23)}.v3`);
-    const c = new StatCache(file);
+  static async open(storeRoot: string, contextRoot: string): Promise<StatCache> {
+    const file = path.join(layout.stat(storeRoot), `${sha256(contextRoot).slice(7, 23)}.v3`);
+    const c = new StatCache(file, layout.tmp(storeRoot));
     const data = await readFile(file).catch(() => Buffer.alloc(0));
     const body = data.length - STAT_MAGIC.length - STAT_END.length;
     if (body >= 0 && body % RECORD === 0 && data.subarray(0, STAT_MAGIC.length).equals(STAT_MAGIC) && data.subarray(data.length - STAT_END.length).equals(STAT_END)) {
@@ -110,7 +114,7 @@ export class StatCache {
     }
     STAT_END.copy(out, off);
     // the store's tmp/ (same filesystem): what a killed process leaves there is cleaned up
-    const tmp = path.join(path.dirname(this.file), '..', '..', 'tmp', tempName('stat'));
+    const tmp = path.join(this.tmpDir, tempName('stat'));
     await writeFile(tmp, out.subarray(0, off + STAT_END.length));
     await rename(tmp, this.file);
     // the formats of earlier versions (JSON), replaced by this one

@@ -15,6 +15,7 @@ import { decompress, type Compression } from '../util/decompress.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { type ClientOptions, RegistryClient, RegistryError, type RequestBody } from './client.js';
 import { type RemoteRef, resolveRemote } from './ref.js';
+import { layout } from '../store/layout.js';
 
 export interface TransferOptions extends ClientOptions {
   log?: (line: string) => void;
@@ -125,7 +126,7 @@ interface LayerOrigin {
 }
 
 function originFile(store: Store, diffId: Digest): string {
-  return path.join(store.root, 'cache', 'origins', `${hexOf(diffId)}.json`);
+  return layout.origins(store.root, diffId);
 }
 
 async function saveOrigin(store: Store, diffId: Digest, o: LayerOrigin): Promise<void> {
@@ -143,7 +144,7 @@ interface CompressedRef {
  * (`cache/compressed/<diff_id>.json` → a blob in the content store).
  */
 export async function compressedLayer(store: Store, diffId: Digest, level = 6): Promise<CompressedRef> {
-  const map = path.join(store.root, 'cache', 'compressed', `${hexOf(diffId)}.json`);
+  const map = layout.compressed(store.root, diffId);
   const known = await readJsonFile<CompressedRef>(map).catch(() => undefined);
   if (known && (await store.content.has(known.digest))) return known;
   const gz = await gzipFile(store.content.path(diffId), store.tmpDir, level);

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { NotFoundError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import type { BuildReport } from './build-report.js';
+import { layout } from '../store/layout.js';
 
 /** A finished (or failed) build's report, kept for `lbuild report html` (`cache/reports/<id>.json`). */
 export interface StoredReport {
@@ -14,7 +15,7 @@ export interface StoredReport {
 }
 
 function dir(root: string): string {
-  return path.join(root, 'cache', 'reports');
+  return layout.reports(root);
 }
 
 export function newBuildId(): string {

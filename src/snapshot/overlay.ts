@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { isPidAlive, ownerPid, tempName } from '../util/fsx.js';
 import { reapStaleContainers } from '../runtime/runc.js';
 import { recoverUnsynced } from '../store/durability.js';
+import { layout } from '../store/layout.js';
 
 /** At most this many lower dirs in one mount: keeps the option string under a page and far below the kernel's 500. */
 export const MAX_LOWERS = 200;
@@ -67,13 +68,29 @@ export interface ActiveSnapshot {
   release(): Promise<void>;
 }
 
+/**
+ * The snapshot lifecycle, one owner: `prepare` a writable overlay on a chain of layers, `commit`
+ * its upper dir as a layer's snapshot (stored by SnapshotStore, crash-marked by durability.ts),
+ * `discard` what is left of it, `view` a chain read-only. Flattening of long chains is internal.
+ */
 export class Snapshotter {
   constructor(readonly store: Store) {}
 
+  /** Keep a finished (unmounted) snapshot's upper dir as the snapshot of layer `diffId`. */
+  async commit(snap: ActiveSnapshot, diffId: Digest): Promise<void> {
+    await fsp.rm(snap.merged, { recursive: true, force: true });
+    await this.store.snapshots.adopt(diffId, snap.dir);
+  }
+
+  /** Remove what is left of a prepared snapshot (after commit, or after a failed step). */
+  async discard(snap: ActiveSnapshot): Promise<void> {
+    await fsp.rm(snap.dir, { recursive: true, force: true });
+  }
+
   private async emptyLink(): Promise<string> {
-    const dir = path.join(this.store.root, 'empty');
+    const dir = layout.empty(this.store.root);
     await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-    const link = path.join(this.store.root, 'l', 'empty');
+    const link = path.join(layout.links(this.store.root), 'empty');
     await fsp.symlink('../empty', link).catch((e: unknown) => {
       if (!isErrno(e, 'EEXIST')) throw e;
     });
@@ -194,7 +211,7 @@ export class Snapshotter {
   async recoverStale(): Promise<number> {
     const tmp = this.store.tmpDir;
     // a container of a killed build keeps its root busy: stop it first
-    await reapStaleContainers(path.join(this.store.root, 'runc'), isPidAlive);
+    await reapStaleContainers(layout.runc(this.store.root), isPidAlive);
     let n = 0;
     const mounts = readFileSync('/proc/mounts', 'utf8')
       .split('\n')

@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { type Digest, hexOf } from '../oci/digest.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { layout } from './layout.js';
 
 /**
  * Which Dockerfile step made each layer of a built image (`buildinfo/<image id>.json`, version
@@ -15,12 +16,12 @@ export interface BuildInfo {
 }
 
 export async function saveBuildInfo(root: string, id: Digest, info: BuildInfo): Promise<void> {
-  const dir = path.join(root, 'buildinfo');
+  const dir = layout.buildinfo(root);
   await fsp.mkdir(dir, { recursive: true });
   await writeFileAtomic(path.join(dir, `${hexOf(id)}.json`), JSON.stringify(info));
 }
 
 export async function loadBuildInfo(root: string, id: Digest): Promise<BuildInfo | undefined> {
-  const b = await readJsonFile<BuildInfo>(path.join(root, 'buildinfo', `${hexOf(id)}.json`)).catch(() => undefined);
+  const b = await readJsonFile<BuildInfo>(layout.buildinfo(root, id)).catch(() => undefined);
   return b?.version === 1 ? b : undefined;
 }

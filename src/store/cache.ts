@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { type Digest, isDigest } from '../oci/digest.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
+import { layout } from './layout.js';
 
 /** On-disk cache record, version 1: what a step with this key produced. */
 export interface CacheRecord {
@@ -24,7 +25,7 @@ export class CacheIndex {
   readonly dir: string;
 
   constructor(root: string) {
-    this.dir = path.join(root, 'cache', 'records');
+    this.dir = layout.records(root);
   }
 
   private file(key: string): string {

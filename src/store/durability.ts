@@ -1,5 +1,6 @@
 import { readFileSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { layout } from './layout.js';
 
 /*
  * Snapshots are written without syncs of their own: step mounts are `volatile` (an overlay
@@ -23,7 +24,7 @@ function bootId(): string {
 }
 
 function markerDir(root: string): string {
-  return path.join(root, 'unsynced');
+  return layout.unsynced(root);
 }
 
 /** Note a snapshot about to become visible; call before it is renamed into place. */

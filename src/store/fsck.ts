@@ -5,6 +5,7 @@ import type { ImageConfig, Manifest } from '../oci/types.js';
 import { isPidAlive, ownerPid } from '../util/fsx.js';
 import { CacheIndex } from './cache.js';
 import type { Store } from './store.js';
+import { layout } from './layout.js';
 
 export interface FsckProblem {
   what: string;
@@ -74,10 +75,10 @@ export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]
     if (repair) await fsp.rm(path.join(store.tmpDir, n), { recursive: true, force: true });
     report(`temp ${n}: left by a process that is gone`, repair);
   }
-  for (const n of await fsp.readdir(path.join(store.root, 'snapshots')).catch(() => [] as string[])) {
-    const link = await fsp.readFile(path.join(store.root, 'snapshots', n, 'link'), 'utf8').catch(() => undefined);
+  for (const n of await fsp.readdir(layout.snapshots(store.root)).catch(() => [] as string[])) {
+    const link = await fsp.readFile(path.join(layout.snapshots(store.root), n, 'link'), 'utf8').catch(() => undefined);
     if (link !== undefined) continue;
-    if (repair) await fsp.rm(path.join(store.root, 'snapshots', n), { recursive: true, force: true });
+    if (repair) await fsp.rm(path.join(layout.snapshots(store.root), n), { recursive: true, force: true });
     report(`snapshot ${n.slice(0, 12)}: incomplete`, repair);
   }
   return problems;

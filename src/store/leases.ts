@@ -2,6 +2,7 @@ import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { isPidAlive, tempName, writeFileAtomic } from '../util/fsx.js';
+import { layout } from './layout.js';
 
 /**
  * A lease: the layers an in-flight build uses (`leases/<name>.json`, holding the owner's PID).
@@ -14,7 +15,7 @@ export class Lease {
   private readonly started = Date.now();
 
   constructor(root: string) {
-    this.file = path.join(root, 'leases', `${tempName('lease')}.json`);
+    this.file = path.join(layout.leases(root), `${tempName('lease')}.json`);
   }
 
   /** Take the lease before reading anything: from now on GC keeps what this build creates. */
@@ -48,7 +49,7 @@ export class Lease {
  * may belong to a build that has not recorded it yet, so GC leaves it. Dead owners' leases go.
  */
 export function liveLeases(root: string): { layers: Set<string>; oldestStart: number } {
-  const dir = path.join(root, 'leases');
+  const dir = layout.leases(root);
   const layers = new Set<string>();
   let oldestStart = Number.POSITIVE_INFINITY;
   let names: string[];

@@ -6,6 +6,7 @@ import { type Digest, hexOf, parseDigest } from '../oci/digest.js';
 import { applyLayer } from '../snapshot/apply.js';
 import { tempName } from '../util/fsx.js';
 import { markUnsynced } from './durability.js';
+import { layout } from './layout.js';
 
 const LINK_LEN = 10;
 
@@ -21,7 +22,7 @@ export class SnapshotStore {
   ) {}
 
   dir(diffId: Digest): string {
-    return path.join(this.root, 'snapshots', hexOf(parseDigest(diffId, 'snapshot store')));
+    return path.join(layout.snapshots(this.root), hexOf(parseDigest(diffId, 'snapshot store')));
   }
 
   diffDir(diffId: Digest): string {
@@ -63,12 +64,12 @@ export class SnapshotStore {
     const final = this.dir(diffId);
     const hex = hexOf(diffId);
     const target = `../snapshots/${hex}/diff`;
-    await fsp.mkdir(path.join(this.root, 'l'), { recursive: true });
+    await fsp.mkdir(layout.links(this.root), { recursive: true });
     await fsp.mkdir(path.dirname(final), { recursive: true });
     // the link (and the file naming it) exist before the rename makes the snapshot visible
     let name: string | undefined;
     for (let len = LINK_LEN; len <= hex.length && !name; len += 2) {
-      const linkPath = path.join(this.root, 'l', hex.slice(0, len));
+      const linkPath = path.join(layout.links(this.root), hex.slice(0, len));
       try {
         await fsp.symlink(target, linkPath);
         name = hex.slice(0, len);
@@ -91,11 +92,11 @@ export class SnapshotStore {
   async remove(diffId: Digest): Promise<void> {
     const dir = this.dir(diffId);
     const link = await fsp.readFile(path.join(dir, 'link'), 'utf8').catch(() => undefined);
-    if (link) await fsp.rm(path.join(this.root, 'l', link.trim()), { force: true });
+    if (link) await fsp.rm(path.join(layout.links(this.root), link.trim()), { force: true });
     await fsp.rm(dir, { recursive: true, force: true });
   }
 
   async list(): Promise<string[]> {
-    return fsp.readdir(path.join(this.root, 'snapshots')).catch(() => []);
+    return fsp.readdir(layout.snapshots(this.root)).catch(() => []);
   }
 }

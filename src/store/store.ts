@@ -11,6 +11,8 @@ import { liveLeases } from './leases.js';
 import { ContentStore } from './content.js';
 import { ImageIndex, type ImageIndexFile } from './images.js';
 import { SnapshotStore } from './snapshots.js';
+import { PRIVATE_DIRS, layout } from './layout.js';
+import { sweepSideFiles } from './sweep.js';
 
 export interface StoredImage {
   /** image ID: the config digest, as Docker's */
@@ -29,14 +31,13 @@ export function defaultRoot(): string {
   return path.join(data, 'lbuild');
 }
 
-/*
- * The store's own directories are 0700 whatever the root's mode (Docker's /var/lib/docker
- * parts are 0700 too): snapshots and cache mounts hold files that RUN steps made, setuid
- * binaries among them, which no other host user may reach. `empty` (the lower of FROM
- * scratch, whose mode is the image root's) stays as it is: it holds nothing.
- */
-const PRIVATE_DIRS = ['blobs', 'tmp', 'snapshots', 'l', 'flat', 'cache', 'buildinfo', 'leases', 'runc', 'unsynced'] as const;
 
+/**
+ * The store's own directories (layout.ts) are 0700 whatever the root's mode (Docker's
+ * /var/lib/docker parts are 0700 too): snapshots and cache mounts hold files that RUN steps
+ * made, setuid binaries among them, which no other host user may reach. `empty` (the lower of
+ * FROM scratch, whose mode is the image root's) stays as it is: it holds nothing.
+ */
 /** A root another user owns or may write could have its parts swapped under us: refuse it. */
 async function checkRootOwnership(abs: string): Promise<void> {
   const st = await fsp.stat(abs);
@@ -55,8 +56,8 @@ export class Store {
   readonly tmpDir: string;
 
   private constructor(readonly root: string) {
-    this.tmpDir = path.join(root, 'tmp');
-    this.content = new ContentStore(path.join(root, 'blobs'), this.tmpDir);
+    this.tmpDir = layout.tmp(root);
+    this.content = new ContentStore(layout.blobs(root), this.tmpDir);
     this.images = new ImageIndex(root);
     this.snapshots = new SnapshotStore(root, this.tmpDir);
   }
@@ -235,7 +236,7 @@ export class Store {
     // the gzip form of a live layer (made by push) stays with it
     for (const d of [...live]) {
       if (!isDigest(d)) continue;
-      const gz = await readJsonFile<{ digest: Digest }>(path.join(this.root, 'cache', 'compressed', `${d.slice(7)}.json`)).catch(() => undefined);
+      const gz = await readJsonFile<{ digest: Digest }>(layout.compressed(this.root, d)).catch(() => undefined);
       if (gz) live.add(gz.digest);
     }
     let blobs = 0;
@@ -255,6 +256,10 @@ export class Store {
         snapshots++;
       }
     }
+    const images = Object.keys(idx.images).filter(isDigest);
+    const imageLayers: Digest[][] = [];
+    for (const id of images) imageLayers.push((await this.content.readJson<ImageConfig>(id).catch(() => undefined))?.rootfs.diff_ids ?? []);
+    await sweepSideFiles(this.root, { live, images, imageLayers, buildsRunning: Number.isFinite(leases.oldestStart) });
     return { blobs, snapshots, bytes };
   }
 

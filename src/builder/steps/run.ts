@@ -14,6 +14,7 @@ import { missingMountPoints } from '../layerstep.js';
 import { commandArgv } from '../metadata.js';
 import { mountKey, prepareMounts } from '../mounts.js';
 import { type PreparedStep, type StepEnv, type StepState, createdBy } from './step.js';
+import { layout } from '../../store/layout.js';
 
 /**
  * RUN. Keyed on the command, the environment, user, working directory, network, security mode,
@@ -115,7 +116,7 @@ async function runInSandbox(instr: RunInstr, state: StepState, stage: Stage, roo
       onLine: (l) => log(env.redact(l)),
       extraMounts: extra.mounts,
     },
-    path.join(env.store.root, 'runc'),
+    layout.runc(env.store.root),
     env.store.tmpDir,
   ).finally(() => extra.release());
   if (result.exitCode !== 0) {

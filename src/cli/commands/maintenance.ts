@@ -4,6 +4,7 @@ import { dirSize } from '../../analyze/df.js';
 import { LbuildError } from '../../errors.js';
 import { CacheIndex } from '../../store/cache.js';
 import { fsck } from '../../store/fsck.js';
+import { pruneBuildState } from '../../store/sweep.js';
 import { humanSize } from '../../util/fsx.js';
 import { type GlobalArgs, openStore, print } from '../common.js';
 
@@ -66,8 +67,9 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
         gc = { blobs: gc.blobs + more.blobs, snapshots: gc.snapshots + more.snapshots, bytes: gc.bytes + more.bytes };
       }
     }
+    const logs = await pruneBuildState(store.root, argv.all === true);
     for (const id of dangling) print(`deleted image: ${id}`);
-    print(`deleted ${dangling.length} dangling image(s), ${removedRecords} cache record(s), ${gc.blobs} blob(s), ${gc.snapshots} layer snapshot(s)`);
+    print(`deleted ${dangling.length} dangling image(s), ${removedRecords} cache record(s), ${gc.blobs} blob(s), ${gc.snapshots} layer snapshot(s), ${logs} build log and cache-mount entr${logs === 1 ? 'y' : 'ies'}`);
     print(`Total reclaimed space: ${humanSize(gc.bytes)}`);
   },
 };

@@ -1,5 +1,4 @@
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { LbuildError, UsageError } from '../../errors.js';
 import { DEFAULT_PATH, runContainer } from '../../runtime/runc.js';
@@ -7,6 +6,7 @@ import { resolveUser } from '../../runtime/user.js';
 import { Snapshotter } from '../../snapshot/overlay.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parsePairs } from '../common.js';
+import { layout } from '../../store/layout.js';
 
 interface Args extends GlobalArgs {
   image: string;
@@ -56,7 +56,7 @@ export const runCommand: CommandModule<GlobalArgs, Args> = {
           network: argv.network as 'default' | 'none' | 'host',
           inheritStdio: true,
         },
-        path.join(store.root, 'runc'),
+        layout.runc(store.root),
         store.tmpDir,
       );
       code = r.exitCode;
