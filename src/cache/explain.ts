@@ -113,7 +113,7 @@ function explainOp(a: Record<string, unknown>, b: Record<string, unknown>, text:
   if (!sameJson(a.argv, b.argv)) return 'shell changed';
   if (!sameJson(a.from, b.from)) return changedPair('source', a.from, b.from);
   if (!sameJson(a.mounts, b.mounts)) return 'mounts changed';
-  if (!sameJson(a.bindSources, b.bindSources)) {
+  if (!sameJson(a.bindSources ?? null, b.bindSources ?? null)) {
     const mounts = (Array.isArray(b.mounts) ? b.mounts : []) as { type?: string; from?: string; source?: string }[];
     const binds = mounts.filter((m) => m.type === 'bind');
     const pa = (a.bindSources ?? []) as unknown[];
@@ -123,7 +123,8 @@ function explainOp(a: Record<string, unknown>, b: Record<string, unknown>, text:
     if (m?.from) return `mount from ${m.from} changed (${m.source || '/'})`;
     return `mount source changed (${m?.source || '/'} in the build context)`;
   }
-  return 'instruction changed';
+  // the same text, expanded differently (an ARG or ENV in a COPY source or destination)
+  return 'instruction changed (after variable expansion)';
 }
 
 /**
