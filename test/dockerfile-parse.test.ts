@@ -221,7 +221,7 @@ test('parse errors name the file and line', () => {
   fails('FROM busybox AS 1bad', /invalid name for build stage/, 1);
   fails('FROM busybox\nCOPY --chmod=9999 a b', /invalid chmod/, 2);
   fails('FROM busybox\nRUN --mount=type=nope,target=/x true', /unsupported mount type/, 2);
-  fails('FROM busybox\nRUN --mount=type=cache true', /requires a target/, 2);
+  fails('FROM busybox\nRUN --mount=type=tmpfs true', /requires a target/, 2);
   fails('FROM busybox\nCOPY --from=a --from=b x y', /duplicate flag/, 2);
   fails('FROM busybox\nRUN <<EOF\necho never closed', /unterminated heredoc/, 2);
   fails('FROM busybox\nCOPY --link=maybe a b', /boolean/, 2);

@@ -176,17 +176,10 @@ function removeExisting(dst: string, keepDir: boolean): void {
  */
 function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false, key = ctxRel): void {
   if (st.isDirectory()) {
-    w.consumed.add(key, st);
     if (!fresh) removeExisting(dst, true);
     const made = fresh || !existsSync(dst);
     if (made) mkdirSync(dst, { mode: 0o700 });
-    for (const name of readdirSync(src).sort()) {
-      const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
-      const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
-      const cst = lstatSync(path.join(src, name));
-      if (!childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
-      copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, made);
-    }
+    copyChildren(src, dst, st, w, ctxRel, excludeRel, made, key);
     applyMeta(dst, st, w, false);
     return;
   }
@@ -211,6 +204,21 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
     return;
   }
   // devices, fifos, sockets are not copied from a context (BuildKit skips them too)
+}
+
+/**
+ * The entries of directory `src` into directory `dst` (which keeps its own mode, owner and
+ * times: `COPY dir/ /app/` copies what is in dir, not dir itself, as BuildKit does).
+ */
+function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel): void {
+  w.consumed.add(key, st);
+  for (const name of readdirSync(src).sort()) {
+    const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
+    const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
+    const cst = lstatSync(path.join(src, name));
+    if (!childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
+    copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh);
+  }
 }
 
 /** A local file that is a tar (plain or compressed), judged by content as Docker does. */
@@ -311,7 +319,7 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       }
       if (m.st.isDirectory()) {
         const target = mkdirAll(root, dest, owner);
-        copyEntry(m.abs, target, m.st, w, m.real, '', false, m.rel);
+        copyChildren(m.abs, target, m.st, w, m.real, '', false, m.rel);
         continue;
       }
       const target = dirDest || isDir(root, dest) ? path.posix.join(dest, base) : dest;

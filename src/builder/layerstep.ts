@@ -54,7 +54,7 @@ export async function withLayer(
     // one walk of the upper dir for opaque markers serves stub removal and the diff
     const opaque = await traced('opaque', () => listOpaqueDirs(snap.upper));
     await removeMountStubs(snap.upper, stubs, snap.lowers, opaque);
-    const layer = await traced('diff', () => diffUpper(store.content, snap.upper, snap.lowers, opaque, mtimeClamp));
+    const layer = await traced('diff', () => diffUpper(store.content, snap.upper, opaque, mtimeClamp));
     await onLayer?.(layer.diffId);
     await traced('adopt', () => snapshotter.commit(snap, layer.diffId));
     return layer;

@@ -131,7 +131,7 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
       const o = m.options;
       // a secret with env= and no target is only an environment variable (BuildKit)
       const envOnly = m.type === 'secret' && o.env !== undefined && o.target === undefined;
-      const target = o.target ? path.posix.resolve(workdir, o.target) : m.type === 'secret' ? `/run/secrets/${o.id ?? ''}` : '';
+      const target = o.target ? path.posix.resolve(workdir, o.target) : m.type === 'secret' ? `/run/secrets/${o.id ?? ''}` : m.type === 'bind' || m.type === 'cache' ? path.posix.resolve('/', workdir) : '';
       if (m.type === 'ssh') err('RUN --mount=type=ssh is not supported');
       if (target === '' || target === '/') err(`--mount=type=${m.type}: a target other than / is required`);
       if (!envOnly) stubs.push(...missingFrom(root, target));
@@ -162,13 +162,20 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
       } else if (m.type === 'tmpfs') {
         mounts.push({ destination: target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(o.size ? [`size=${o.size}`] : [])] });
       } else {
-        if (o.rw === 'true' || o.readwrite === 'true') err('RUN --mount=type=bind,rw is not supported (bind mounts are read-only)');
+        // rw: the RUN may write, and its writes are thrown away after it (BuildKit): always a copy
+        const rw = o.rw === 'true' || o.readwrite === 'true';
         let source: string;
         if (o.from) {
           const v = await ctx.view(o.from);
           cleanups.push(v.release);
           source = resolveInRoot(v.root, o.source ?? '/', true);
           if (!(await fsp.stat(source).catch(() => undefined))) err(`--mount=type=bind: ${o.source ?? '/'} not found in stage ${o.from}`);
+          if (rw) {
+            const copy = path.join(ctx.store.tmpDir, tempName('bind'));
+            cleanups.push(() => fsp.rm(copy, { recursive: true, force: true }));
+            await copyContextView({ root: v.root, keepOwner: true, what: `stage ${o.from}` }, cleanSource(o.source ?? '/', ctx.file, ctx.line), copy);
+            source = copy;
+          }
           bindDigests.push(undefined);
         } else {
           // never the live context: a copy without what .dockerignore excludes
@@ -182,7 +189,7 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
             err(`--mount=type=bind: ${o.source ?? '/'} not found in the build context`);
           }
         }
-        mounts.push({ destination: target, type: 'bind', source, options: ['rbind', 'ro'] });
+        mounts.push({ destination: target, type: 'bind', source, options: ['rbind', rw ? 'rw' : 'ro'] });
       }
     }
   } catch (e) {

@@ -10,8 +10,6 @@ export interface PackOptions {
   opaqueDirs?: ReadonlySet<string>;
   /** Clamp file mtimes to this Unix time (SOURCE_DATE_EPOCH). */
   mtimeClamp?: number;
-  /** Return false to leave a path out (its children are still visited for directories). */
-  include?: (rel: string, st: Stats) => boolean;
   /** Return false to leave a path and everything below it out. */
   descend?: (rel: string, st: Stats) => boolean;
 }
@@ -83,7 +81,6 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   const emit = async (abs: string, rel: string, st: Stats): Promise<void> => {
     const type = typeOf(st);
     if (!type) return;
-    if (opts.include && !opts.include(rel, st)) return;
     if (type === 'directory') {
       await add(headerFor(`${rel}/`, st, 'directory'));
       return;

@@ -20,19 +20,6 @@ function stubStat(upper: string, rel: string): Stats | undefined {
   return typeof st === 'string' ? undefined : st;
 }
 
-/** A directory overlay copied up only to hold a change below it, its own metadata untouched. */
-function copiedUpUnchanged(lowers: readonly string[], rel: string, st: Stats): boolean {
-  const lower = lookupLower(lowers, rel);
-  return (
-    lower !== undefined &&
-    lower.isDirectory() &&
-    lower.mode === st.mode &&
-    lower.uid === st.uid &&
-    lower.gid === st.gid &&
-    lower.mtimeMs === st.mtimeMs
-  );
-}
-
 /**
  * Remove what the sandbox created only as mount points (paths that did not exist before the
  * step): a stub is an empty file or an empty directory. Deepest first, so emptied parents go too.
@@ -64,14 +51,15 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
 
 /**
  * The upper dir of a finished step → a layer tar in the content store: whiteout devices and
- * opaque dirs become OCI markers; directories copied up without a change of their own are left
- * out (their children are still written).
+ * opaque dirs become OCI markers. Every directory of the upper dir is written, the ones overlay
+ * only copied up to hold a change below them included, with their real mode, owner and times:
+ * Docker's overlay2 (and every other consumer) creates a parent missing from a layer as
+ * root:root 0755, which would then hide the lower layer's directory. BuildKit writes them too.
  */
-export async function diffUpper(content: ContentStore, upper: string, lowers: readonly string[], opaqueDirs: ReadonlySet<string>, mtimeClamp?: number): Promise<LayerInfo> {
+export async function diffUpper(content: ContentStore, upper: string, opaqueDirs: ReadonlySet<string>, mtimeClamp?: number): Promise<LayerInfo> {
   return storeTreeAsLayer(content, upper, {
     overlay: true,
     opaqueDirs,
     ...(mtimeClamp !== undefined ? { mtimeClamp } : {}),
-    include: (rel, st) => !(st.isDirectory() && !opaqueDirs.has(rel) && copiedUpUnchanged(lowers, rel, st)),
   });
 }

@@ -157,7 +157,8 @@ export function parseMount(spec: string, err: (m: string) => never): MountSpec {
   const type = options.type ?? 'bind';
   delete options.type;
   if (!['bind', 'cache', 'tmpfs', 'secret', 'ssh'].includes(type)) err(`unsupported mount type "${type}"`);
-  if ((type === 'bind' || type === 'cache' || type === 'tmpfs') && !options.target) err(`mount type=${type} requires a target`);
+  // bind and cache mounts without a target mount at the working directory (BuildKit)
+  if (type === 'tmpfs' && !options.target) err(`mount type=${type} requires a target`);
   return { type: type as MountSpec['type'], options };
 }
 

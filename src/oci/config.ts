@@ -33,11 +33,18 @@ export const withShell = (cfg: ImageConfig, shell: string[]): ImageConfig => edi
 export const withHealthcheck = (cfg: ImageConfig, hc: HealthConfig): ImageConfig => editRuntime(cfg, (c) => ({ ...c, Healthcheck: hc }));
 export const withAuthor = (cfg: ImageConfig, author: string): ImageConfig => ({ ...cfg, author });
 
+/** A map with its keys in byte order, as Go's encoding/json writes maps (Docker's configs). */
+function sortedKeys<T>(m: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(m).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))) out[k] = m[k] as T;
+  return out;
+}
+
 export function withLabels(cfg: ImageConfig, labels: readonly [string, string][]): ImageConfig {
   return editRuntime(cfg, (c) => {
     const next = { ...(c.Labels ?? {}) };
     for (const [k, v] of labels) next[k] = v;
-    return { ...c, Labels: next };
+    return { ...c, Labels: sortedKeys(next) };
   });
 }
 
@@ -71,7 +78,7 @@ export function withExposedPorts(cfg: ImageConfig, ports: readonly string[]): Im
   return editRuntime(cfg, (c) => {
     const next: Record<string, Record<string, never>> = { ...(c.ExposedPorts ?? {}) };
     for (const p of normalizePorts(ports)) next[p] = {};
-    return { ...c, ExposedPorts: next };
+    return { ...c, ExposedPorts: sortedKeys(next) };
   });
 }
 
@@ -79,7 +86,7 @@ export function withVolumes(cfg: ImageConfig, paths: readonly string[]): ImageCo
   return editRuntime(cfg, (c) => {
     const next: Record<string, Record<string, never>> = { ...(c.Volumes ?? {}) };
     for (const p of paths) next[p] = {};
-    return { ...c, Volumes: next };
+    return { ...c, Volumes: sortedKeys(next) };
   });
 }
 

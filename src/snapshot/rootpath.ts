@@ -1,4 +1,4 @@
-import { lstatSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { LbuildError, isErrno } from '../errors.js';
 
@@ -61,7 +61,8 @@ export function lstatBeneath(root: string, rel: string): Stats | 'missing' | 'bl
   const parts = rel.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) return 'blocked';
   let cur = root;
-  let st: Stats | undefined = lstatSync(root, { throwIfNoEntry: false });
+  // the root itself is ours (it may be a link such as l/<id>); only what lies below it is the image's
+  let st: Stats | undefined = statSync(root, { throwIfNoEntry: false });
   for (const p of parts) {
     if (!st) return 'missing';
     if (!st.isDirectory()) return 'blocked';
