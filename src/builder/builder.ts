@@ -245,6 +245,17 @@ export class Builder {
     }
   }
 
+  /** FROM --platform for another platform would silently build this host's: refuse it until multi-platform builds exist. */
+  private checkPlatform(stage: Stage): void {
+    if (stage.from.platform === undefined) return;
+    const want = this.plan.globals.expand(stage.from.platform, stage.from.line).toLowerCase();
+    const h = hostPlatform();
+    const host = `${h.os}/${h.arch}${h.variant ? `/${h.variant}` : ''}`;
+    const [os, arch, variant] = want.split('/');
+    const same = os === h.os && (arch === undefined || arch === h.arch || (arch === 'x86_64' && h.arch === 'amd64') || (arch === 'aarch64' && h.arch === 'arm64')) && (variant === undefined || variant === h.variant);
+    if (!same) throw new DockerfileError(this.plan.file, stage.from.line, `FROM --platform=${want}: building for a platform other than this host's (${host}) is not supported yet`);
+  }
+
   /** The previous build's steps of a stage, aligned with this build's candidate layer steps. */
   private alignPrevious(label: string, instructions: readonly Instruction[]): Map<Instruction, RecordedStep> {
     const prev = (this.previous?.steps ?? []).filter((p) => p.stage === label);
@@ -260,6 +271,7 @@ export class Builder {
 
   private async buildStage(stage: Stage): Promise<StageResult> {
     const o = this.opts;
+    this.checkPlatform(stage);
     const base = await this.baseOf(stage);
     const ev = startStage(this.plan, stage, base.config);
     const state: StageState = { ...ev, layers: [...base.layers], chain: base.chain, key: base.key, origins: [...base.origins] };

@@ -45,10 +45,43 @@ export interface CopyOptions {
   workdir: string;
 }
 
-function parseChmod(spec: string | undefined): number | undefined {
+/** A --chmod value as a function of an entry's current mode: octal (`0755`) or symbolic (`u+x,go-w`, `a=rX`). */
+type ChmodFn = (mode: number, isDir: boolean) => number;
+
+export function parseChmod(spec: string | undefined): ChmodFn | undefined {
   if (spec === undefined) return undefined;
-  if (/^[0-7]{3,4}$/.test(spec)) return Number.parseInt(spec, 8);
-  throw new LbuildError(`--chmod=${spec}: only octal modes are supported`);
+  if (/^[0-7]{3,4}$/.test(spec)) {
+    const m = Number.parseInt(spec, 8);
+    return () => m;
+  }
+  const clauses = spec.split(',').map((c) => /^([ugoa]*)([-+=])([rwxXst]*)$/.exec(c));
+  if (clauses.some((c) => c === null)) throw new LbuildError(`--chmod=${spec}: not an octal or symbolic mode (e.g. 0755, u+x,go-w)`);
+  return (mode, isDir) => {
+    let m = mode & 0o7777;
+    for (const c of clauses as RegExpExecArray[]) {
+      const who = c[1] === '' || c[1]?.includes('a') ? 'ugo' : (c[1] as string);
+      const perms = c[3] as string;
+      let bits = 0;
+      for (const w of who) {
+        const shift = w === 'u' ? 6 : w === 'g' ? 3 : 0;
+        if (perms.includes('r')) bits |= 4 << shift;
+        if (perms.includes('w')) bits |= 2 << shift;
+        // X: execute only for directories and files already executable by someone
+        if (perms.includes('x') || (perms.includes('X') && (isDir || (mode & 0o111) !== 0))) bits |= 1 << shift;
+        if (perms.includes('s') && w === 'u') bits |= 0o4000;
+        if (perms.includes('s') && w === 'g') bits |= 0o2000;
+        if (perms.includes('t') && w === 'o') bits |= 0o1000;
+      }
+      if (c[2] === '+') m |= bits;
+      else if (c[2] === '-') m &= ~bits;
+      else {
+        let clear = 0;
+        for (const w of who) clear |= w === 'u' ? 0o4700 : w === 'g' ? 0o2070 : 0o1007;
+        m = (m & ~clear) | bits;
+      }
+    }
+    return m;
+  };
 }
 
 /** mkdir -p inside the root; new directories get mode 0755 and the given owner. */
@@ -79,7 +112,7 @@ function mkdirAll(root: string, inside: string, owner: { uid: number; gid: numbe
 
 interface Writer extends Selection {
   chown?: { uid: number; gid: number };
-  chmod?: number;
+  chmod?: ChmodFn;
   keepOwner: boolean;
   inodes: Map<string, string>;
   /** what the copy really read, in the key's format (compared with the key after the step) */
@@ -110,7 +143,7 @@ function ownerOf(st: Stats, w: Writer): { uid: number; gid: number } {
 function applyMeta(dst: string, st: Stats, w: Writer, isLink: boolean): void {
   const { uid, gid } = ownerOf(st, w);
   lchownSync(dst, uid, gid);
-  if (!isLink) chmodSync(dst, w.chmod ?? st.mode & 0o7777);
+  if (!isLink) chmodSync(dst, w.chmod ? w.chmod(st.mode, st.isDirectory()) : st.mode & 0o7777);
   lutimesSync(dst, st.atime, st.mtime);
 }
 
@@ -139,7 +172,7 @@ function copyFile(src: string, dst: string, st: Stats, w: Writer, key: string): 
     for (let done = 0; done < n; ) done += writeSync(out, buf, done, n - done);
     const { uid, gid } = ownerOf(st, w);
     fchownSync(out, uid, gid);
-    fchmodSync(out, w.chmod ?? st.mode & 0o7777); // after the chown, which clears set-id bits
+    fchmodSync(out, w.chmod ? w.chmod(st.mode, false) : st.mode & 0o7777); // after the chown, which clears set-id bits
     futimesSync(out, st.atime, st.mtime);
   } finally {
     closeSync(out);
@@ -291,7 +324,7 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       const abs = resolveInRoot(root, target, true);
       removeExisting(abs, false);
       writeFileSync(abs, h?.content ?? '', { mode: 0o644 });
-      chmodSync(abs, chmod ?? 0o644);
+      chmodSync(abs, chmod ? chmod(0o644, false) : 0o644);
       lchownSync(abs, owner.uid, owner.gid);
       matched++;
       continue;
@@ -301,12 +334,24 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
     }
     const pattern = cleanSource(raw, file, instr.line);
     const hits = matchSource(source, pattern);
+    // --parents keeps each match's path (below a `/./` pivot, if the source has one)
+    const pivot = instr.parents ? parentsPivot(raw) : undefined;
     if (hits.length === 0) {
       if (hasWildcard(pattern)) continue;
       throw new LbuildError(`${file}:${instr.line}: ${instr.kind} failed: ${raw}: not found in ${source.what}`);
     }
     for (const m of hits) {
       matched++;
+      if (pivot !== undefined) {
+        const kept = pivot === '' ? m.rel : m.rel.startsWith(`${pivot}/`) ? m.rel.slice(pivot.length + 1) : m.rel;
+        const target = path.posix.join(dest, kept);
+        if (m.st.isDirectory()) copyChildren(m.abs, mkdirAll(root, target, owner), m.st, w, m.real, '', false, m.rel);
+        else {
+          mkdirAll(root, path.posix.dirname(target), owner);
+          copyEntry(m.abs, resolveInRoot(root, target, true), m.st, w, m.real, '', false, m.rel);
+        }
+        continue;
+      }
       const base = path.posix.basename(m.rel) || path.posix.basename(m.abs);
       if (isAdd && m.st.isFile() && (await isArchive(m.abs))) {
         const target = mkdirAll(root, dest, owner);
@@ -344,6 +389,13 @@ export async function copyContextView(source: CopySource, rel: string, dest: str
   if (!m) throw new LbuildError(`${pattern || '.'}: not found in ${source.what}`);
   copyEntry(m.abs, dest, m.st, w, m.real, '', true, m.rel);
   return finishConsumed(w);
+}
+
+/** The part of a --parents source that is not kept: what precedes `/./` (none: the whole path is kept). */
+function parentsPivot(raw: string): string {
+  const i = raw.indexOf('/./');
+  if (i < 0) return '';
+  return path.posix.normalize(`/${raw.slice(0, i)}`).replace(/^\/+|\/+$/g, '');
 }
 
 function isDir(root: string, inside: string): boolean {

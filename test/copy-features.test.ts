@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { parseChmod } from '../src/builder/copy.js';
+import { storeFixture } from './helpers/busybox.js';
+import { lbuild, lbuildOk } from './helpers/cli.js';
+import { writeContext } from './helpers/context.js';
+
+// issue 15.7: COPY --parents, symbolic --chmod, FROM --platform for another platform
+
+let dir: string;
+let root: string;
+storeFixture((d, r) => {
+  dir = d;
+  root = r;
+});
+
+const runIn = async (ref: string, cmd: string): Promise<string> => (await lbuildOk(root, ['run', '--rm', ref, 'sh', '-c', cmd])).stdout;
+
+test('COPY --parents keeps the matched paths, below a /./ pivot when there is one', async () => {
+  const ctx = await writeContext(path.join(dir, 'parents'), {
+    'a/b/one.txt': '1',
+    'a/c/two.txt': '2',
+    'src/pkg/x.go': 'x',
+    Dockerfile: 'FROM busybox\nCOPY --parents a/*/*.txt /keep/\nCOPY --parents ./src/./pkg/x.go /pivot/\nCOPY --parents a/b /dir/\n',
+  });
+  await lbuildOk(root, ['build', '-t', 'parents:1', ctx]);
+  assert.equal(await runIn('parents:1', 'cd / && find keep pivot dir -type f | sort'), 'dir/a/b/one.txt\nkeep/a/b/one.txt\nkeep/a/c/two.txt\npivot/pkg/x.go');
+});
+
+test('symbolic --chmod works relative to each entry\'s own mode', async () => {
+  const f = parseChmod('u+x,go-w') as (m: number, d: boolean) => number;
+  assert.equal(f(0o666, false).toString(8), '744');
+  const g = parseChmod('a=rX') as (m: number, d: boolean) => number;
+  assert.equal(g(0o644, false).toString(8), '444');
+  assert.equal(g(0o755, true).toString(8), '555');
+  assert.throws(() => parseChmod('u+q'), /not an octal or symbolic mode/);
+  const ctx = await writeContext(path.join(dir, 'chmod'), { 'f.sh': 'echo', 'd/g': 'g', Dockerfile: 'FROM busybox\nCOPY --chmod=u+x,g+w f.sh /f.sh\nCOPY --chmod=a=rX d /d/\n' });
+  await fsp.chmod(path.join(ctx, 'f.sh'), 0o644);
+  await lbuildOk(root, ['build', '-t', 'chmod:1', ctx]);
+  assert.equal(await runIn('chmod:1', 'stat -c %a /f.sh /d/g'), '764\n444');
+});
+
+test('FROM --platform for another platform fails with one line instead of building this host\'s', async () => {
+  const ctx = await writeContext(path.join(dir, 'platform'), { Dockerfile: 'FROM --platform=linux/s390x busybox\nRUN true\n' });
+  const r = await lbuild(root, ['build', ctx]);
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, /Dockerfile:1: FROM --platform=linux\/s390x: building for a platform other than this host's \(linux\/amd64\) is not supported yet/);
+  await fsp.writeFile(path.join(ctx, 'Dockerfile'), 'FROM --platform=$BUILDPLATFORM busybox\nRUN true\n');
+  await lbuildOk(root, ['build', ctx]);
+});
