@@ -72,3 +72,30 @@ test('15.4/15.5: bind and cache mounts without target= mount at the working dire
   await bothWays('mounts:1', ctx, 'cat /seen; echo; cat /seen-rw /cache-list; ls -A /work | wc -l', 'A\nchanged\nhere\n0');
   assert.equal(await fsp.readFile(path.join(ctx, 'src', 'a.txt'), 'utf8'), 'A', 'the context is untouched');
 });
+
+test('15.3: extended attributes (file capabilities, user.*) ship in layer tars and mean the same under Docker', async () => {
+  const ctx = await writeContext(path.join(dir, 'xattrs'), {
+    Dockerfile: [
+      'FROM busybox',
+      'COPY tools/ /',
+      // cap_net_bind_service=ep as a raw VFS capability (v2), plus a user attribute and a forged overlay one
+      'RUN cp /bin/busybox /nb && setfattr -n security.capability -v 0x0100000200040000000000000000000000000000 /nb && touch /f && setfattr -n user.note -v hello /f && setfattr -n user.overlay.fake -v y /f',
+      '',
+    ].join('\n'),
+  });
+  for (const host of ['/usr/bin/setfattr', '/usr/bin/getfattr', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
+    const dest = path.join(ctx, 'tools', host);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    await fsp.copyFile(host, dest);
+    await fsp.chmod(dest, 0o755);
+  }
+  const shown = '# file: f\nuser.note="hello"\n\n# file: nb\nsecurity.capability=0x0100000200040000000000000000000000000000';
+  await bothWays('xattrs:1', ctx, 'cd / && getfattr -d -m - f; getfattr -d -m - -e hex nb', shown);
+  // through an archive and back: `lbuild load` applies them again
+  const archive = path.join(dir, 'xattrs-roundtrip.tar');
+  await lbuildOk(root, ['save', 'xattrs:1', '-o', archive]);
+  const fresh = path.join(dir, 'fresh-store');
+  await lbuildOk(fresh, ['load', '-i', archive]);
+  const out = await lbuildOk(fresh, ['run', '--rm', 'xattrs:1', 'sh', '-c', 'cd / && getfattr -d -m - f; getfattr -d -m - -e hex nb']);
+  assert.equal(out.stdout.trim(), shown);
+});

@@ -8,7 +8,7 @@ import tar from 'tar-stream';
 import { packTree } from '../src/diff/tarwriter.js';
 import { PathEscapeError } from '../src/errors.js';
 import { applyLayer } from '../src/snapshot/apply.js';
-import { listOpaqueDirs, makeWhiteout, markOpaque } from '../src/util/xattr.js';
+import { makeWhiteout, markOpaque, readTreeXattrs } from '../src/util/xattr.js';
 import { removeDir, run, tempDir } from './helpers/cli.js';
 
 async function collect(s: Readable): Promise<Buffer> {
@@ -103,7 +103,7 @@ test('layer writer: overlay whiteouts and opaque dirs become OCI markers before 
     await makeWhiteout(path.join(dir, 'd/zz'));
     await markOpaque(path.join(dir, 'd/sub'));
     await fsp.writeFile(path.join(dir, 'd/sub/new'), 'n');
-    const opaque = await listOpaqueDirs(dir);
+    const { opaque } = await readTreeXattrs(dir);
     assert.deepEqual([...opaque], ['d/sub']);
     const heads = await listTar(await collect(packTree(dir, { overlay: true, opaqueDirs: opaque }) as unknown as Readable));
     assert.deepEqual(
@@ -139,7 +139,7 @@ test('layer apply: modes, owners, hardlinks, symlinks, whiteouts and opaque mark
     assert.equal((await fsp.stat(path.join(dir, 'tmp'))).mode & 0o7777, 0o1777);
     const wh = await fsp.lstat(path.join(dir, 'etc/gone'));
     assert.ok(wh.isCharacterDevice() && wh.rdev === 0, 'whiteout is a 0/0 char device');
-    assert.deepEqual([...(await listOpaqueDirs(dir))], ['var']);
+    assert.deepEqual([...(await readTreeXattrs(dir)).opaque], ['var']);
   } finally {
     await removeDir(dir);
   }

@@ -1,10 +1,12 @@
 import { createReadStream, promises as fsp } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import { tarEntries } from '../util/tar-read.js';
 import { LbuildError, PathEscapeError } from '../errors.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
-import { safeComponents, setDirTimes } from '../snapshot/apply.js';
+import { applyXattrs, safeComponents, setDirTimes } from '../snapshot/apply.js';
+import { XattrTap } from '../snapshot/pax-xattrs.js';
+import { shippedXattr } from '../util/xattr.js';
 import { decompress, sniffFile } from '../util/decompress.js';
 import { applyEntryMeta, writeEntry } from '../snapshot/entry.js';
 
@@ -16,13 +18,13 @@ import { applyEntryMeta, writeEntry } from '../snapshot/entry.js';
  */
 export async function extractInto(archive: string, root: string, targetAbs: string, file: string, line: number): Promise<void> {
   const targetInside = `/${path.relative(root, targetAbs).split(path.sep).join('/')}`;
-  const extract = tar.extract();
-  const feeding = pipeline(decompress(createReadStream(archive), await sniffFile(archive)), extract);
-  feeding.catch(() => undefined);
+  const tap = new XattrTap();
+  const xattrs: [string, string, Buffer][] = [];
   const dirTimes: [string, Date][] = [];
   try {
-    for await (const entry of extract) {
+    for await (const entry of tarEntries(decompress(createReadStream(archive), await sniffFile(archive)), tap)) {
       const h = entry.header;
+      const attrs = tap.queue.shift();
       let parts: string[];
       try {
         parts = safeComponents(h.name);
@@ -46,14 +48,14 @@ export async function extractInto(archive: string, root: string, targetAbs: stri
         continue;
       }
       if (!(await writeEntry(entry, h, abs))) continue;
+      if (h.type !== 'symlink') for (const [name, value] of attrs ?? []) if (shippedXattr(name)) xattrs.push([path.relative(root, abs), name, value]);
       const dirTime = await applyEntryMeta(abs, h, true);
       if (dirTime) dirTimes.push([path.relative(root, abs), dirTime]);
     }
   } catch (e) {
     if (e instanceof LbuildError) throw e;
     throw new LbuildError(`${file}:${line}: ADD ${path.basename(archive)}: cannot extract (${(e as Error).message})`);
-  } finally {
-    await feeding.catch(() => undefined);
   }
+  await applyXattrs(root, xattrs, os.tmpdir());
   await setDirTimes(root, dirTimes);
 }

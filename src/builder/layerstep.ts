@@ -1,7 +1,7 @@
 import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
 import { diffUpper, removeMountStubs } from '../diff/upper.js';
-import { listOpaqueDirs } from '../util/xattr.js';
+import { readTreeXattrs, writeXattrs } from '../util/xattr.js';
 import type { LayerInfo } from '../diff/layer.js';
 import type { Digest } from '../oci/digest.js';
 import { type ActiveSnapshot, Snapshotter } from '../snapshot/overlay.js';
@@ -51,10 +51,12 @@ export async function withLayer(
     } finally {
       await traced('unmount', () => snap.release());
     }
-    // one walk of the upper dir for opaque markers serves stub removal and the diff
-    const opaque = await traced('opaque', () => listOpaqueDirs(snap.upper));
-    await removeMountStubs(snap.upper, stubs, snap.lowers, opaque);
-    const layer = await traced('diff', () => diffUpper(store.content, snap.upper, opaque, mtimeClamp));
+    // one walk of the upper dir for extended attributes serves stub removal and the diff
+    const attrs = await traced('opaque', () => readTreeXattrs(snap.upper));
+    await removeMountStubs(snap.upper, stubs, snap.lowers, attrs.opaque);
+    // what does not ship is not kept in the snapshot either: lbuild run shows what the image has
+    await writeXattrs(snap.upper, [...attrs.unshipped].flatMap(([rel, names]) => names.map((n): [string, string, null] => [rel, n, null])), store.tmpDir);
+    const layer = await traced('diff', () => diffUpper(store.content, snap.upper, attrs.opaque, mtimeClamp, attrs.shipped));
     await onLayer?.(layer.diffId);
     await traced('adopt', () => snapshotter.commit(snap, layer.diffId));
     return layer;

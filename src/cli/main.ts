@@ -75,11 +75,26 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
+/*
+ * A promise nothing settles (a stream that never ends, a dropped rejection) lets Node exit with
+ * code 0 once the event loop is empty, the command's work undone. That must never look like
+ * success: until main() has settled, an exit is a failure.
+ */
+let settled = false;
+process.on('exit', (code) => {
+  if (!settled && code === 0) {
+    process.stderr.write('lbuild: the command stopped before finishing its work (an internal error; nothing was completed)\n');
+    process.exitCode = 1;
+  }
+});
+
 main(hideBin(process.argv)).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (e: unknown) => {
+    settled = true;
     process.stderr.write(`lbuild: ${errorMessage(e)}\n`);
     process.exitCode = 1;
   },

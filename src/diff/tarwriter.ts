@@ -2,14 +2,17 @@ import { createReadStream, lstatSync, readFileSync, readdirSync, readlinkSync, t
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import type { Xattrs } from '../util/xattr.js';
 
 export interface PackOptions {
   /** Convert overlay upper-dir markers: char device 0/0 → `.wh.<name>`, opaque dirs → `.wh..wh..opq`. */
   overlay?: boolean;
-  /** Relative paths of opaque directories (see util/xattr listOpaqueDirs). */
+  /** Relative paths of opaque directories (see util/xattr readTreeXattrs). */
   opaqueDirs?: ReadonlySet<string>;
   /** Clamp file mtimes to this Unix time (SOURCE_DATE_EPOCH). */
   mtimeClamp?: number;
+  /** Extended attributes to write (SCHILY.xattr PAX records), by relative path. */
+  xattrs?: ReadonlyMap<string, Xattrs>;
   /** Return false to leave a path and everything below it out. */
   descend?: (rel: string, st: Stats) => boolean;
 }
@@ -35,6 +38,38 @@ function isWhiteoutDevice(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
+const BLOCK = 512;
+
+/** A ustar header block (for the PAX headers written here; tar-stream writes all others). */
+function ustarHeader(name: string, size: number, typeflag: string, mtime: Date): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  const octal = (v: number, at: number, len: number): void => {
+    b.write(`${v.toString(8).padStart(len - 1, '0')}\0`, at, len, 'latin1');
+  };
+  b.write(name, 0, 100, 'utf8');
+  octal(0o644, 100, 8);
+  octal(0, 108, 8);
+  octal(0, 116, 8);
+  octal(size, 124, 12);
+  octal(Math.max(0, Math.floor(mtime.getTime() / 1000)), 136, 12);
+  b.fill(0x20, 148, 156); // the checksum counts its own field as spaces
+  b.write(typeflag, 156, 1, 'latin1');
+  b.write('ustar\0', 257, 6, 'latin1');
+  b.write('00', 263, 2, 'latin1');
+  let sum = 0;
+  for (const x of b) sum += x;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  return b;
+}
+
+/** One PAX record: `<length> <key>=<value>\n`, the length counting itself. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
 function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
@@ -48,12 +83,34 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   const pack = tar.pack();
   const seenInodes = new Map<string, string>();
 
-  const add = (header: tar.Header | (Partial<tar.Header> & { name: string }), body?: Buffer): Promise<void> =>
+  const put = (header: tar.Header | (Partial<tar.Header> & { name: string }), body?: Buffer): Promise<void> =>
     new Promise((resolve, reject) => {
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (body) pack.entry(header, body, cb);
       else pack.entry(header, cb);
     });
+  /*
+   * tar-stream writes PAX values as UTF-8 text, and a capability is binary: an entry with
+   * attributes gets a PAX header written here, byte for byte, holding its path, link target and
+   * ids too (a second PAX header would replace the first for most readers), and the entry itself
+   * a placeholder ustar name, as tar-stream does for its own PAX entries.
+   */
+  /** Write the PAX header of an entry with attributes; the header the entry itself then gets. */
+  const withXattrs = async (header: tar.Header, rel: string | undefined): Promise<tar.Header> => {
+    const attrs = rel !== undefined ? opts.xattrs?.get(rel) : undefined;
+    if (!attrs?.length) return header;
+    const records: [string, Buffer][] = [['path', Buffer.from(header.name)]];
+    if (header.linkname) records.push(['linkpath', Buffer.from(header.linkname)]);
+    for (const [k, v] of Object.entries((header.pax ?? {}) as Record<string, string>)) records.push([k, Buffer.from(v)]);
+    for (const [name, value] of attrs) records.push([`SCHILY.xattr.${name}`, value]);
+    const paxBody = Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
+    // tar-stream takes no body for a meta entry: the block goes straight into the stream, in
+    // order, since the previous entry is complete (add awaits each one)
+    const pad = (BLOCK - (paxBody.length % BLOCK)) % BLOCK;
+    (pack as unknown as { push(b: Buffer): boolean }).push(Buffer.concat([ustarHeader('PaxHeader', paxBody.length, 'x', header.mtime ?? new Date(0)), paxBody, Buffer.alloc(pad)]));
+    return { ...header, name: header.type === 'directory' ? 'PaxHeader/' : 'PaxHeader', linkname: header.linkname ? 'PaxHeader' : '', pax: null };
+  };
+  const add = async (header: tar.Header, body?: Buffer, rel?: string): Promise<void> => put(await withXattrs(header, rel), body);
 
   const headerFor = (name: string, st: Stats, type: tar.Header['type']): tar.Header => {
     const mtime = opts.mtimeClamp !== undefined ? Math.min(Math.floor(st.mtimeMs / 1000), opts.mtimeClamp) : Math.floor(st.mtimeMs / 1000);
@@ -82,13 +139,13 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     const type = typeOf(st);
     if (!type) return;
     if (type === 'directory') {
-      await add(headerFor(`${rel}/`, st, 'directory'));
+      await add(headerFor(`${rel}/`, st, 'directory'), undefined, rel);
       return;
     }
     const h = headerFor(rel, st, type);
     if (type === 'symlink') {
       h.linkname = readlinkSync(abs);
-      await add(h);
+      await add(h, undefined, rel);
       return;
     }
     if (type === 'file' && st.nlink > 1) {
@@ -104,17 +161,18 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
       seenInodes.set(key, rel);
     }
     if (type !== 'file') {
-      await add(h);
+      await add(h, undefined, rel);
       return;
     }
     if (st.size <= SMALL_FILE) {
       const buf = readFileSync(abs);
       if (buf.length !== st.size) throw new Error(`${rel} changed size while being archived`);
-      await add(h, buf);
+      await add(h, buf, rel);
       return;
     }
+    const big = await withXattrs(h, rel);
     await new Promise<void>((resolve, reject) => {
-      const sink = pack.entry(h, (err) => (err ? reject(err) : resolve()));
+      const sink = pack.entry(big, (err) => (err ? reject(err) : resolve()));
       pipeline(createReadStream(abs), sink).catch(reject);
     });
   };

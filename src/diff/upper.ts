@@ -2,6 +2,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { lstatBeneath } from '../snapshot/rootpath.js';
 import type { ContentStore } from '../store/content.js';
+import type { Xattrs } from '../util/xattr.js';
 import { type LayerInfo, storeTreeAsLayer } from './layer.js';
 
 function lookupLower(lowers: readonly string[], rel: string): Stats | undefined {
@@ -56,10 +57,11 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
  * Docker's overlay2 (and every other consumer) creates a parent missing from a layer as
  * root:root 0755, which would then hide the lower layer's directory. BuildKit writes them too.
  */
-export async function diffUpper(content: ContentStore, upper: string, opaqueDirs: ReadonlySet<string>, mtimeClamp?: number): Promise<LayerInfo> {
+export async function diffUpper(content: ContentStore, upper: string, opaqueDirs: ReadonlySet<string>, mtimeClamp?: number, xattrs?: ReadonlyMap<string, Xattrs>): Promise<LayerInfo> {
   return storeTreeAsLayer(content, upper, {
     overlay: true,
     opaqueDirs,
+    ...(xattrs?.size ? { xattrs } : {}),
     ...(mtimeClamp !== undefined ? { mtimeClamp } : {}),
   });
 }

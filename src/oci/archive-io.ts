@@ -6,6 +6,7 @@ import tar from 'tar-stream';
 import { LbuildError } from '../errors.js';
 import { safeComponents } from '../snapshot/apply.js';
 import { tempName } from '../util/fsx.js';
+import { pipeEntry, tarEntries } from '../util/tar-read.js';
 
 /** One file of an archive being written: a buffer, or a file on disk streamed in. */
 export type ArchiveEntry = { name: string; data: Buffer } | { name: string; file: string; size: number };
@@ -72,16 +73,13 @@ export class UnpackedArchive {
   static async unpack(file: string, dest: string): Promise<UnpackedArchive> {
     const nodes = new Map<string, ArchiveNode>();
     let n = 0;
-    const extract = tar.extract();
-    const feeding = pipeline(createReadStream(file), extract);
-    feeding.catch(() => undefined);
     try {
-      for await (const entry of extract) {
+      for await (const entry of tarEntries(createReadStream(file))) {
         const h = entry.header;
         const key = safeComponents(h.name).join('/');
         if (h.type === 'file' || h.type === 'contiguous-file') {
           const stored = path.join(dest, String(n++));
-          await pipeline(entry, createWriteStream(stored, { flags: 'wx', mode: 0o600 }));
+          await pipeEntry(entry, () => createWriteStream(stored, { flags: 'wx', mode: 0o600 }));
           nodes.set(key, { kind: 'file', stored });
           continue;
         }
@@ -94,7 +92,6 @@ export class UnpackedArchive {
           if (target?.kind === 'file') nodes.set(key, target);
         }
       }
-      await feeding;
     } catch (e) {
       if (e instanceof LbuildError) throw e;
       throw new LbuildError(`${file}: not a readable tar archive (${(e as Error).message})`);

@@ -1,11 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { applyEntryMeta, writeEntry } from './entry.js';
-import tar from 'tar-stream';
+import { tarEntries } from '../util/tar-read.js';
 import { LbuildError, PathEscapeError, isErrno } from '../errors.js';
-import { makeWhiteout, markOpaque } from '../util/xattr.js';
+import { makeWhiteout, markOpaque, shippedXattr, writeXattrs } from '../util/xattr.js';
+import { XattrTap } from './pax-xattrs.js';
 import { lstatBeneath } from './rootpath.js';
 
 export interface ApplyStats {
@@ -23,6 +23,18 @@ export function safeComponents(name: string): string[] {
   if (parts.includes('..')) throw new PathEscapeError(name, "'..' in layer path");
   if (parts.some((p) => p.includes('\0'))) throw new PathEscapeError(name, 'NUL byte in layer path');
   return parts;
+}
+
+/**
+ * Extended attributes from a tar's PAX records (only those a layer may carry: never overlay's
+ * own), set once every entry is written, on paths still real all the way down.
+ */
+export async function applyXattrs(root: string, list: readonly [string, string, Buffer][], tmpDir: string): Promise<void> {
+  const ok = list.filter(([rel]) => {
+    const st = lstatBeneath(root, rel);
+    return typeof st !== 'string' && !st.isSymbolicLink();
+  });
+  await writeXattrs(root, ok, tmpDir);
 }
 
 /**
@@ -80,70 +92,68 @@ export async function applyLayer(src: Readable, dest: string): Promise<ApplyStat
     for (const d of realDirs) if (d === rel || d.startsWith(`${rel}/`)) realDirs.delete(d);
   };
 
-  const extract = tar.extract();
-  const feeding = pipeline(src, extract);
-  feeding.catch(() => undefined); // errors surface through the iterator below
-  try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      stats.entries++;
-      const parts = safeComponents(h.name);
-      if (parts.length === 0) {
-        entry.resume();
-        continue; // the root directory entry ("./"): keep the snapshot root as created
-      }
-      const base = parts[parts.length - 1] as string;
-      const parentRel = await ensureParent(parts.slice(0, -1), h.name);
-      const parentAbs = path.join(dest, parentRel);
-
-      if (base === '.wh..wh..opq') {
-        entry.resume();
-        opaque.push(parentRel);
-        continue;
-      }
-      if (base.startsWith('.wh.')) {
-        entry.resume();
-        const victim = base.slice(4);
-        if (victim === '' || victim === '.' || victim === '..') throw new PathEscapeError(h.name, 'invalid whiteout');
-        const abs = path.join(parentAbs, victim);
-        await fsp.rm(abs, { recursive: true, force: true });
-        forget(parentRel === '' ? victim : `${parentRel}/${victim}`);
-        await makeWhiteout(abs);
-        stats.whiteouts++;
-        continue;
-      }
-
-      const rel = parentRel === '' ? base : `${parentRel}/${base}`;
-      const abs = path.join(dest, rel);
-      if (h.type === 'link') {
-        entry.resume();
-        const targetParts = safeComponents(h.linkname);
-        if (targetParts.length === 0) throw new PathEscapeError(h.linkname, 'hardlink to the root');
-        const tParent = await ensureParent(targetParts.slice(0, -1), h.linkname);
-        const tAbs = path.join(dest, tParent, targetParts[targetParts.length - 1] as string);
-        const tst = await fsp.lstat(tAbs).catch(() => undefined);
-        if (!tst) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink target ${h.linkname} does not exist`);
-        if (tst.isDirectory()) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink to a directory`);
-        await fsp.rm(abs, { recursive: true, force: true });
-        forget(rel);
-        await fsp.link(tAbs, abs);
-        continue; // a hardlink shares its target's metadata
-      }
-      const wasDir = (await fsp.lstat(abs).catch(() => undefined))?.isDirectory() === true;
-      if (wasDir && h.type !== 'directory') forget(rel);
-      if (!(await writeEntry(entry, h, abs))) continue;
-      if (h.type === 'directory') realDirs.add(rel);
-      const dirTime = await applyEntryMeta(abs, h, isRoot);
-      if (dirTime) dirTimes.push([rel, dirTime]);
+  const tap = new XattrTap();
+  const xattrs: [string, string, Buffer][] = [];
+  for await (const entry of tarEntries(src, tap)) {
+    const h = entry.header;
+    const attrs = tap.queue.shift();
+    stats.entries++;
+    const parts = safeComponents(h.name);
+    if (parts.length === 0) {
+      entry.resume();
+      continue; // the root directory entry ("./"): keep the snapshot root as created
     }
-  } finally {
-    await feeding.catch(() => undefined);
+    const base = parts[parts.length - 1] as string;
+    const parentRel = await ensureParent(parts.slice(0, -1), h.name);
+    const parentAbs = path.join(dest, parentRel);
+
+    if (base === '.wh..wh..opq') {
+      entry.resume();
+      opaque.push(parentRel);
+      continue;
+    }
+    if (base.startsWith('.wh.')) {
+      entry.resume();
+      const victim = base.slice(4);
+      if (victim === '' || victim === '.' || victim === '..') throw new PathEscapeError(h.name, 'invalid whiteout');
+      const abs = path.join(parentAbs, victim);
+      await fsp.rm(abs, { recursive: true, force: true });
+      forget(parentRel === '' ? victim : `${parentRel}/${victim}`);
+      await makeWhiteout(abs);
+      stats.whiteouts++;
+      continue;
+    }
+
+    const rel = parentRel === '' ? base : `${parentRel}/${base}`;
+    const abs = path.join(dest, rel);
+    if (h.type === 'link') {
+      entry.resume();
+      const targetParts = safeComponents(h.linkname);
+      if (targetParts.length === 0) throw new PathEscapeError(h.linkname, 'hardlink to the root');
+      const tParent = await ensureParent(targetParts.slice(0, -1), h.linkname);
+      const tAbs = path.join(dest, tParent, targetParts[targetParts.length - 1] as string);
+      const tst = await fsp.lstat(tAbs).catch(() => undefined);
+      if (!tst) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink target ${h.linkname} does not exist`);
+      if (tst.isDirectory()) throw new LbuildError(`layer entry ${JSON.stringify(h.name)}: hardlink to a directory`);
+      await fsp.rm(abs, { recursive: true, force: true });
+      forget(rel);
+      await fsp.link(tAbs, abs);
+      continue; // a hardlink shares its target's metadata
+    }
+    const wasDir = (await fsp.lstat(abs).catch(() => undefined))?.isDirectory() === true;
+    if (wasDir && h.type !== 'directory') forget(rel);
+    if (!(await writeEntry(entry, h, abs))) continue;
+    if (h.type !== 'symlink') for (const [name, value] of attrs ?? []) if (shippedXattr(name)) xattrs.push([rel, name, value]);
+    if (h.type === 'directory') realDirs.add(rel);
+    const dirTime = await applyEntryMeta(abs, h, isRoot);
+    if (dirTime) dirTimes.push([rel, dirTime]);
   }
   for (const rel of opaque) {
     // as for times: a directory since replaced by a link is not marked through the link
     const st = lstatBeneath(dest, rel);
     if (typeof st !== 'string' && st.isDirectory()) await markOpaque(path.join(dest, rel));
   }
+  await applyXattrs(dest, xattrs, path.dirname(dest));
   await setDirTimes(dest, dirTimes);
   return stats;
 }

@@ -1,5 +1,5 @@
 import { createWriteStream, promises as fsp } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { type TarEntry, pipeEntry } from '../util/tar-read.js';
 import type tar from 'tar-stream';
 import { makeDevice } from '../util/xattr.js';
 
@@ -8,7 +8,7 @@ import { makeDevice } from '../util/xattr.js';
  * whose parent the caller has made safe. An earlier path of the same name is replaced, except
  * that a directory over a directory is updated in place. Returns false for skipped entry types.
  */
-export async function writeEntry(entry: tar.Extract extends AsyncIterable<infer S> ? S : never, h: tar.Header, abs: string): Promise<boolean> {
+export async function writeEntry(entry: TarEntry, h: tar.Header, abs: string): Promise<boolean> {
   const existing = await fsp.lstat(abs).catch(() => undefined);
   if (existing && !(existing.isDirectory() && h.type === 'directory')) await fsp.rm(abs, { recursive: true, force: true });
   switch (h.type) {
@@ -19,7 +19,7 @@ export async function writeEntry(entry: tar.Extract extends AsyncIterable<infer 
     case 'file':
     case 'contiguous-file':
       // O_EXCL: a symlink planted at this name is never followed
-      await pipeline(entry, createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
+      await pipeEntry(entry, () => createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
       return true;
     case 'symlink':
       entry.resume();

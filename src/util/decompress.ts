@@ -31,18 +31,28 @@ export function decompress(src: Readable, kind: Compression): Readable {
   switch (kind) {
     case 'none':
       return src;
-    case 'gzip':
-      return src.pipe(createGunzip());
+    case 'gzip': {
+      const gunzip = createGunzip();
+      src.on('error', (e) => gunzip.destroy(e));
+      return src.pipe(gunzip);
+    }
     default: {
       const tool = kind === 'bzip2' ? 'bzip2' : kind === 'xz' ? 'xz' : 'zstd';
       const out = new PassThrough();
+      src.on('error', (e) => out.destroy(e));
       void lazyExeca().then((execa) => {
         const child = execa(tool, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false });
+        child.stdin.on('error', () => undefined); // EPIPE when the tool stops early: its exit says why
         src.pipe(child.stdin);
-        child.stdout.pipe(out);
+        // the output ends only when the tool has said it succeeded: a truncated archive makes it
+        // exit non-zero after writing what it could, which must be an error, not a short stream
+        child.stdout.pipe(out, { end: false });
         child.then(
-          () => undefined,
-          (e: unknown) => out.destroy(new Error(`${tool} -dc failed: ${(e as { shortMessage?: string }).shortMessage ?? String(e)}`)),
+          () => out.end(),
+          (e: unknown) => {
+            const err = (e as { stderr?: unknown }).stderr;
+            out.destroy(new Error(`${tool} -dc failed: ${typeof err === 'string' && err.trim() ? err.trim().split('\n')[0] : ((e as { shortMessage?: string }).shortMessage ?? String(e))}`));
+          },
         );
       }, (e: unknown) => out.destroy(e as Error));
       return out;

@@ -1,4 +1,5 @@
 import { lazyExeca } from './exec.js';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { LbuildError } from '../errors.js';
 
@@ -56,26 +57,89 @@ function unescapeGetfattr(s: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
-/** Relative paths (posix, no leading slash) of directories under root marked overlay-opaque. */
-export async function listOpaqueDirs(root: string): Promise<Set<string>> {
-  // one process for the whole tree: per-directory calls would dominate large diffs
+/** Extended attributes of one path, in name order, values as raw bytes. */
+export type Xattrs = [string, Buffer][];
+
+/**
+ * The attributes a layer carries (as BuildKit writes them, SCHILY.xattr PAX records): file
+ * capabilities, POSIX ACLs, user.* and trusted.*, but never overlay's own (trusted.overlay.*,
+ * user.overlay.*: an opaque marker or a redirect in a layer would change what lower layers show).
+ */
+export function shippedXattr(name: string): boolean {
+  if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) return false;
+  return name === 'security.capability' || name === 'system.posix_acl_access' || name === 'system.posix_acl_default' || name.startsWith('user.') || name.startsWith('trusted.');
+}
+
+export interface TreeXattrs {
+  /** relative paths of directories marked overlay-opaque */
+  opaque: Set<string>;
+  /** relative path → the attributes that ship */
+  shipped: Map<string, Xattrs>;
+  /** relative path → attributes that exist in the tree but do not ship (overlay's own excepted) */
+  unshipped: Map<string, string[]>;
+}
+
+/** Every extended attribute under root, one getfattr for the whole tree (per-file calls would dominate large diffs). */
+export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
   const execa = await lazyExeca();
-  const out = await execa('getfattr', ['-R', '-P', '--absolute-names', '-m', `^${OPAQUE_XATTR.replaceAll('.', '\\.')}$`, '-d', root], {
-    reject: false,
-    stdin: 'ignore',
-  }).catch((e: unknown) => {
+  const out = await execa('getfattr', ['-R', '-P', '--absolute-names', '-e', 'hex', '-m', '-', '-d', root], { reject: false, stdin: 'ignore', stripFinalNewline: false }).catch((e: unknown) => {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LbuildError('getfattr is not installed (Debian: apt-get install attr)');
     throw e;
   });
-  const result = new Set<string>();
-  let current: string | undefined;
+  const result: TreeXattrs = { opaque: new Set(), shipped: new Map(), unshipped: new Map() };
+  let rel: string | undefined;
   for (const line of out.stdout.split('\n')) {
     if (line.startsWith('# file: ')) {
-      current = unescapeGetfattr(line.slice('# file: '.length));
-    } else if (current !== undefined && line === `${OPAQUE_XATTR}="y"`) {
-      const rel = path.relative(root, current).split(path.sep).join('/');
-      result.add(rel);
+      rel = path.relative(root, unescapeGetfattr(line.slice('# file: '.length))).split(path.sep).join('/');
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (rel === undefined || eq <= 0) continue;
+    const name = unescapeGetfattr(line.slice(0, eq));
+    const raw = line.slice(eq + 1);
+    const value = raw.startsWith('0x') ? Buffer.from(raw.slice(2), 'hex') : Buffer.from(raw.replace(/^"|"$/g, ''));
+    if (name === OPAQUE_XATTR) {
+      if (value.toString() === 'y') result.opaque.add(rel);
+    } else if (shippedXattr(name)) {
+      const list = result.shipped.get(rel) ?? [];
+      list.push([name, value]);
+      result.shipped.set(rel, list);
+    } else if (!name.startsWith('trusted.overlay.')) {
+      result.unshipped.set(rel, [...(result.unshipped.get(rel) ?? []), name]);
     }
   }
   return result;
+}
+
+/** getfattr's path quoting (\ooo for bytes setfattr could not read back). */
+function escapeForRestore(p: string): string {
+  let out = '';
+  for (const b of Buffer.from(p, 'utf8')) out += b <= 0x20 || b >= 0x7f || b === 0x5c || b === 0x3d ? `\\${b.toString(8).padStart(3, '0')}` : String.fromCharCode(b);
+  return out;
+}
+
+/**
+ * Set (`value`) or remove (`null`) attributes on paths under root, no link followed at the last
+ * component (`setfattr -h`); one process for all of them. Callers have checked the parents.
+ */
+export async function writeXattrs(root: string, changes: readonly [string, string, Buffer | null][], tmpDir: string): Promise<void> {
+  if (changes.length === 0) return;
+  const lines: string[] = [];
+  const removals: [string, string][] = [];
+  for (const [rel, name, value] of changes) {
+    if (value === null) removals.push([rel, name]);
+    else lines.push(`# file: ${escapeForRestore(rel)}`, `${escapeForRestore(name)}=0x${value.toString('hex')}`, '');
+  }
+  const execa = await lazyExeca();
+  if (lines.length) {
+    const dump = path.join(tmpDir, `xattrs-${process.pid}-${Date.now()}`);
+    await fsp.writeFile(dump, `${lines.join('\n')}\n`);
+    try {
+      const r = await execa('setfattr', ['-h', `--restore=${dump}`], { cwd: root, reject: false, stdin: 'ignore' });
+      if (r.exitCode !== 0) throw new LbuildError(`setfattr --restore: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    } finally {
+      await fsp.rm(dump, { force: true });
+    }
+  }
+  for (const [rel, name] of removals) await run('setfattr', ['-h', '-x', name, path.join(root, rel)]);
 }

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { storeFixture } from './helpers/busybox.js';
+import { lbuild, lbuildOk, run } from './helpers/cli.js';
+import { writeContext, mountsUnder } from './helpers/context.js';
+import { assertOneLineFailure, sha256hex, writeTar } from './helpers/hostile.js';
+
+// issue 22.1: a truncated archive never ends in a silent exit 0, wherever it comes in
+
+let dir: string;
+let root: string;
+storeFixture((d, r) => {
+  dir = d;
+  root = r;
+});
+
+const COMPRESSORS: [string, string[]][] = [
+  ['gz', ['gzip', '-c']],
+  ['xz', ['xz', '-c']],
+  ['zst', ['zstd', '-q', '-c']],
+];
+
+async function truncatedArchives(): Promise<string[]> {
+  const big = Buffer.alloc(400_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24; // not compressible to nothing
+  const tarFile = await writeTar(path.join(dir, 'full.tar'), [{ name: 'big.bin', data: big }, { name: 'after.txt', data: 'after' }]);
+  const out: string[] = [];
+  for (const [ext, cmd] of COMPRESSORS) {
+    const full = path.join(dir, `full.tar.${ext}`);
+    const r = await run('sh', ['-c', `${cmd.join(' ')} "$1" > "$2"`, 'sh', tarFile, full]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const bytes = await fsp.readFile(full);
+    const cut = path.join(dir, `cut.tar.${ext}`);
+    await fsp.writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    out.push(cut);
+  }
+  const plain = path.join(dir, 'cut.tar');
+  await fsp.writeFile(plain, (await fsp.readFile(tarFile)).subarray(0, 200_000));
+  out.push(plain);
+  return out;
+}
+
+test('ADD and import of a truncated archive (plain, gzip, xz, zstd) fail with one line and leave nothing mounted', async () => {
+  for (const cut of await truncatedArchives()) {
+    const name = path.basename(cut);
+    const ctx = await writeContext(path.join(dir, `add-${name}`), { Dockerfile: `FROM busybox\nADD ${name} /x/\n` });
+    await fsp.copyFile(cut, path.join(ctx, name));
+    assertOneLineFailure(await lbuild(root, ['build', ctx]), new RegExp(`Dockerfile:2: ADD ${name.replace(/\./g, '\\.')}: cannot extract`));
+    assertOneLineFailure(await lbuild(root, ['import', cut, `cut:${name.replace(/\W/g, '-')}`]), /not a readable tar archive/);
+  }
+  assert.deepEqual(mountsUnder(root), []);
+  assert.deepEqual((await fsp.readdir(path.join(root, 'tmp'))).filter((n) => !n.startsWith('lease')), []);
+});
+
+test('load of an OCI archive whose (digest-valid) layer is a truncated gzip fails, and adds nothing', async () => {
+  const [gz] = await truncatedArchives();
+  const layer = await fsp.readFile(gz as string);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${'a'.repeat(64)}`] } }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha256hex(config)}`, size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${sha256hex(layer)}`, size: layer.length }],
+  }));
+  const archive = await writeTar(path.join(dir, 'cut-oci.tar'), [
+    { name: 'oci-layout', data: '{"imageLayoutVersion":"1.0.0"}' },
+    { name: 'index.json', data: JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha256hex(manifest)}`, size: manifest.length, annotations: { 'io.containerd.image.name': 'cut:oci' } }] }) },
+    { name: `blobs/sha256/${sha256hex(config)}`, data: config },
+    { name: `blobs/sha256/${sha256hex(manifest)}`, data: manifest },
+    { name: `blobs/sha256/${sha256hex(layer)}`, data: layer },
+  ]);
+  const before = (await fsp.readdir(path.join(root, 'blobs', 'sha256'))).sort();
+  assertOneLineFailure(await lbuild(root, ['load', '-i', archive]));
+  assert.deepEqual((await fsp.readdir(path.join(root, 'blobs', 'sha256'))).sort(), before, 'no orphan blob');
+  assert.doesNotMatch((await lbuildOk(root, ['images'])).stdout, /cut/);
+});
