@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { storeFixture } from './helpers/busybox.js';
+import { busyboxRootfsTar, storeFixture } from './helpers/busybox.js';
 import { lbuild, lbuildOk, run } from './helpers/cli.js';
 import { writeContext, mountsUnder } from './helpers/context.js';
 import { assertOneLineFailure, sha256hex, writeTar } from './helpers/hostile.js';
+import { startRegistry } from './helpers/registry.js';
 
 // issue 22.1: a truncated archive never ends in a silent exit 0, wherever it comes in
 
@@ -75,4 +76,36 @@ test('load of an OCI archive whose (digest-valid) layer is a truncated gzip fail
   assertOneLineFailure(await lbuild(root, ['load', '-i', archive]));
   assert.deepEqual((await fsp.readdir(path.join(root, 'blobs', 'sha256'))).sort(), before, 'no orphan blob');
   assert.doesNotMatch((await lbuildOk(root, ['images'])).stdout, /cut/);
+});
+
+test('22.4: a damaged blob in the store never goes out: save (both formats) and push fail, no archive is left', async () => {
+  const ctx = await writeContext(path.join(dir, 'damaged'), { Dockerfile: 'FROM busybox\nRUN head -c 300000 /dev/zero > /blob\n' });
+  await lbuildOk(root, ['build', '-t', 'dmg:1', ctx]);
+  const [i] = JSON.parse((await lbuildOk(root, ['inspect', 'dmg:1'])).stdout) as { RootFS: { Layers: string[] } }[];
+  const top = (i?.RootFS.Layers ?? []).at(-1) as string;
+  const blob = path.join(root, 'blobs', 'sha256', top.slice(7));
+  await fsp.truncate(blob, 100_000);
+  for (const format of ['docker', 'oci']) {
+    const out = path.join(dir, `dmg-${format}.tar`);
+    assertOneLineFailure(await lbuild(root, ['save', 'dmg:1', '-o', out, '--format', format]), /is damaged \(lbuild fsck --repair\): digest mismatch/);
+    assert.equal(await fsp.access(out).then(() => true, () => false), false, 'no partial archive');
+  }
+  const reg = await startRegistry(dir);
+  try {
+    assertOneLineFailure(await lbuild(root, ['push', 'dmg:1', `${reg.host}/team/dmg:1`]), /damaged|digest/);
+  } finally {
+    await reg.stop();
+  }
+});
+
+test('22.5: a store root reached through a symlink works (RUN, and no mount left behind)', async () => {
+  const real = path.join(dir, 'real-root');
+  const link = path.join(dir, 'link-root');
+  await fsp.mkdir(real);
+  await fsp.symlink(real, link);
+  await lbuildOk(link, ['import', await busyboxRootfsTar(), 'busybox:latest']);
+  const ctx = await writeContext(path.join(dir, 'via-link'), { Dockerfile: 'FROM busybox\nRUN echo ran > /ran\n' });
+  await lbuildOk(link, ['build', '-t', 'vl:1', ctx]);
+  assert.equal((await lbuildOk(link, ['run', '--rm', 'vl:1', 'cat', '/ran'])).stdout, 'ran');
+  assert.deepEqual(mountsUnder(real), []);
 });

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { LbuildError, UsageError } from '../errors.js';
+import { DigestMismatchError, LbuildError, UsageError } from '../errors.js';
 import { dockerArchive } from '../oci/docker-archive.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import { normalizeTag } from '../oci/reference.js';
@@ -16,9 +16,11 @@ import { tempName } from '../util/fsx.js';
 export const FORMATS: Record<'docker' | 'oci', ArchiveFormat> = { docker: dockerArchive, oci: ociLayout };
 
 export async function exportImage(store: Store, img: StoredImage): Promise<ExportImage> {
+  const configBytes = await store.content.readBytes(img.id);
+  if (sha256(configBytes) !== img.id) throw new DigestMismatchError(`the store's copy of config ${img.id} is damaged (lbuild fsck --repair)`, img.id, sha256(configBytes));
   return {
     id: img.id,
-    configBytes: await store.content.readBytes(img.id),
+    configBytes,
     config: img.config,
     tags: img.tags,
     layers: await Promise.all(

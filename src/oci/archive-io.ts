@@ -3,13 +3,15 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { LbuildError } from '../errors.js';
+import { DigestMismatchError, LbuildError } from '../errors.js';
+import { createHash } from 'node:crypto';
+import type { Digest } from './digest.js';
 import { safeComponents } from '../snapshot/apply.js';
 import { tempName } from '../util/fsx.js';
 import { pipeEntry, tarEntries } from '../util/tar-read.js';
 
 /** One file of an archive being written: a buffer, or a file on disk streamed in. */
-export type ArchiveEntry = { name: string; data: Buffer } | { name: string; file: string; size: number };
+export type ArchiveEntry = { name: string; data: Buffer } | { name: string; file: string; size: number; digest?: Digest };
 
 /** Write a tar archive of whole files atomically (temp file, then rename onto `out`). */
 export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEntry> | Iterable<ArchiveEntry>): Promise<void> {
@@ -39,10 +41,16 @@ export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEn
       }
       if ('data' in e) await add(header(e.name, e.data.length, 'file'), e.data);
       else {
+        const hash = createHash('sha256');
         await new Promise<void>((resolve, reject) => {
           const s = pack.entry(header(e.name, e.size, 'file'), (err) => (err ? reject(err) : resolve()));
-          pipeline(createReadStream(e.file), s).catch(reject);
+          const src = createReadStream(e.file);
+          src.on('data', (c) => hash.update(c as Buffer));
+          pipeline(src, s).catch(reject);
         });
+        // what goes out is what the store says it is: a damaged blob fails the save
+        const got: Digest = `sha256:${hash.digest('hex')}`;
+        if (e.digest && got !== e.digest) throw new DigestMismatchError(`the store's copy of ${e.digest} is damaged (lbuild fsck --repair)`, e.digest, got);
       }
     }
     pack.finalize();

@@ -35,7 +35,7 @@ export const dockerArchive: ArchiveFormat = {
         layers.push(name);
         if (!written.has(name)) {
           written.add(name);
-          entries.push({ name, file: l.file, size: l.size });
+          entries.push({ name, file: l.file, size: l.size, digest: l.diffId });
         }
       }
       manifest.push({ Config: cfgName, RepoTags: img.tags.length ? img.tags : null, Layers: layers });

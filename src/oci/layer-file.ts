@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { decompress, sniffFile } from '../util/decompress.js';
 import { tempName } from '../util/fsx.js';
 import type { Digest } from './digest.js';
+import { DigestMismatchError } from '../errors.js';
 
 /** Open a layer file from an archive as an uncompressed tar stream, whatever its compression. */
 export async function openLayerFile(file: string): Promise<Readable> {
@@ -14,17 +15,30 @@ export async function openLayerFile(file: string): Promise<Readable> {
   return decompress(createReadStream(file), kind);
 }
 
-/** gzip a file into tmpDir; returns the compressed file, digest and size. */
-export async function gzipFile(file: string, tmpDir: string, level = 6): Promise<{ file: string; digest: Digest; size: number }> {
+/**
+ * gzip a file into tmpDir; returns the compressed file, digest and size. With `expected`, the
+ * input is hashed on the way and a mismatch (a damaged store blob) is an error, not a push.
+ */
+export async function gzipFile(file: string, tmpDir: string, level = 6, expected?: Digest): Promise<{ file: string; digest: Digest; size: number }> {
   const out = path.join(tmpDir, tempName('gz'));
   const hash = createHash('sha256');
+  const input = createHash('sha256');
   let size = 0;
   const gz = createGzip({ level });
   gz.on('data', (c: Buffer) => {
     hash.update(c);
     size += c.length;
   });
-  await pipeline(createReadStream(file), gz, createWriteStream(out));
+  const src = createReadStream(file);
+  src.on('data', (c) => input.update(c as Buffer));
+  try {
+    await pipeline(src, gz, createWriteStream(out));
+    const got: Digest = `sha256:${input.digest('hex')}`;
+    if (expected && got !== expected) throw new DigestMismatchError(`the store's copy of ${expected} is damaged (lbuild fsck --repair)`, expected, got);
+  } catch (e) {
+    await fsp.rm(out, { force: true });
+    throw e;
+  }
   return { file: out, digest: `sha256:${hash.digest('hex')}`, size };
 }
 

@@ -26,7 +26,7 @@ export const ociLayout: ArchiveFormat = {
         for (const l of img.layers) {
           let c = gz.get(l.diffId);
           if (!c) {
-            c = await gzipFile(l.file, tmpDir);
+            c = await gzipFile(l.file, tmpDir, 6, l.diffId);
             temps.push(c.file);
             gz.set(l.diffId, c);
           }

@@ -147,7 +147,7 @@ export async function compressedLayer(store: Store, diffId: Digest, level = 6): 
   const map = layout.compressed(store.root, diffId);
   const known = await readJsonFile<CompressedRef>(map).catch(() => undefined);
   if (known && (await store.content.has(known.digest))) return known;
-  const gz = await gzipFile(store.content.path(diffId), store.tmpDir, level);
+  const gz = await gzipFile(store.content.path(diffId), store.tmpDir, level, diffId);
   await store.content.adopt(gz.file, gz.digest);
   const rec = { digest: gz.digest, size: gz.size };
   await fsp.mkdir(path.dirname(map), { recursive: true });

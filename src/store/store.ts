@@ -63,9 +63,12 @@ export class Store {
   }
 
   static async open(root: string): Promise<Store> {
-    const abs = path.resolve(root);
+    let abs = path.resolve(root);
     try {
       await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
+      // resolved once: runc refuses a rootfs path through a link, and crash recovery compares
+      // mount points with /proc/mounts, which shows them resolved
+      abs = await fsp.realpath(abs);
       await checkRootOwnership(abs);
       for (const d of PRIVATE_DIRS) {
         const p = path.join(abs, d);

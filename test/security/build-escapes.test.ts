@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { storeFixture } from '../helpers/busybox.js';
+import { busyboxRootfsTar, storeFixture } from '../helpers/busybox.js';
 import { lbuild, lbuildOk, run } from '../helpers/cli.js';
 import { writeContext } from '../helpers/context.js';
 import { assertOneLineFailure, makeCanary, writeTar } from '../helpers/hostile.js';
@@ -58,7 +58,7 @@ test('21.5: store directories are 0700 even under a 0755 root; a setuid binary i
   await fsp.mkdir(shared, { mode: 0o755 });
   await fsp.chmod(shared, 0o755);
   await fsp.chmod(dir, 0o755); // the test dir itself: let the unprivileged user walk to the store
-  await lbuildOk(shared, ['import', path.join('/tmp', 'lbuild-test-busybox-rootfs.tar'), 'busybox:latest']);
+  await lbuildOk(shared, ['import', await busyboxRootfsTar(), 'busybox:latest']);
   const ctx = await writeContext(path.join(dir, 'suid'), { Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/c cp /bin/busybox /c/sh && chmod 4755 /c/sh\n' });
   await lbuildOk(shared, ['build', ctx]);
   for (const d of ['blobs', 'tmp', 'snapshots', 'l', 'cache', 'leases', 'runc']) {
