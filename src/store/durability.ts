@@ -18,7 +18,7 @@ import { layout } from './layout.js';
 export const WRITEBACK_MS = 120_000;
 
 let bootIdCache: string | undefined;
-function bootId(): string {
+export function bootId(): string {
   bootIdCache ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replace(/-/g, '');
   return bootIdCache;
 }

@@ -4,6 +4,7 @@ import { type Digest, fileDigest, isDigest } from '../oci/digest.js';
 import type { ImageConfig, Manifest } from '../oci/types.js';
 import { isPidAlive, ownerPid } from '../util/fsx.js';
 import { CacheIndex } from './cache.js';
+import { clearStaleLock, inspectLock } from './lock.js';
 import type { Store } from './store.js';
 import { layout } from './layout.js';
 
@@ -22,6 +23,19 @@ export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]
   const report = (what: string, repaired: boolean): void => {
     problems.push({ what, repaired });
   };
+  // a lock left by an owner that is gone would make every write command wait and fail
+  const lockFile = path.join(store.root, 'images.lock');
+  const lock = await inspectLock(lockFile);
+  if (lock.state === 'stale') {
+    if (repair) await clearStaleLock(lockFile);
+    report(`images.lock: stale (${lock.why})`, repair);
+  }
+  for (const n of await fsp.readdir(store.root).catch(() => [] as string[])) {
+    // writeFileAtomic's temp files beside images.json, from writers that died before the rename
+    if (!(n.startsWith('.images.json-') || n.startsWith('images.lock.')) || n === 'images.lock.break' || isPidAlive(ownerPid(n))) continue;
+    if (repair) await fsp.rm(path.join(store.root, n), { force: true });
+    report(`temp ${n}: left by a process that is gone`, repair);
+  }
   const bad = new Set<string>();
   for (const d of await store.content.list()) {
     const got = await fileDigest(store.content.path(d)).catch(() => undefined);
