@@ -238,7 +238,7 @@ test('SOURCE_DATE_EPOCH makes two builds in two stores give the same image diges
   assert.equal(ids[0], ids[1]);
 });
 
-test('COPY/ADD: dir contents, wildcards, --chown names, --chmod, ADD extracts a tar by content, URL refused', async () => {
+test('COPY/ADD: dir contents, wildcards, --chown names, --chmod, ADD extracts a tar by content, COPY of a URL refused', async () => {
   const d = path.join(dir, 'tarsrc');
   await fsp.mkdir(path.join(d, 'pkg'), { recursive: true });
   await fsp.writeFile(path.join(d, 'pkg', 'inside.txt'), 'in tar');
@@ -276,7 +276,8 @@ test('COPY/ADD: dir contents, wildcards, --chown names, --chmod, ADD extracts a 
   assert.equal(await fsp.readFile(path.join(fs, 'followed'), 'utf8'), '1');
 
   for (const [df, re] of [
-    ['FROM busybox\nADD https://127.0.0.1:1/x /x', /ADD of a URL .* is not supported/],
+    ['FROM busybox\nADD https://127.0.0.1:1/x /x', /Dockerfile:2: ADD: cannot fetch https:\/\/127\.0\.0\.1:1\/x/],
+    ['FROM busybox\nCOPY http://127.0.0.1:1/x /x', /COPY of http:\/\/127\.0\.0\.1:1\/x is not supported \(COPY takes no URL: use ADD\)/],
     ['FROM busybox\nCOPY ../outside /x', /outside the build context/],
     ['FROM busybox\nCOPY missing.txt /x', /Dockerfile:2: COPY failed: missing.txt: not found/],
   ] as const) {

@@ -106,6 +106,14 @@ export interface BuildResult {
   durationMs: number;
 }
 
+/**
+ * An instruction as reports, records and history lines keep it: a very long one (a 10 MB RUN
+ * line) cut to 1,000 characters plus a hash of the whole, so two different ones never look alike.
+ */
+function recordedText(text: string): string {
+  return text.length > 1000 ? `${text.slice(0, 1000)}… [${sha256(text).slice(7, 19)}]` : text;
+}
+
 function nextChain(chain: string, diffId: Digest): string {
   return chain === '' ? diffId : sha256(`${chain} ${diffId}`);
 }
@@ -260,7 +268,7 @@ export class Builder {
   private alignPrevious(label: string, instructions: readonly Instruction[]): Map<Instruction, RecordedStep> {
     const prev = (this.previous?.steps ?? []).filter((p) => p.stage === label);
     const cur = instructions.filter((i) => LAYER_KINDS.has(i.kind));
-    const matched = alignSteps(prev.map((p) => p.instruction), cur.map((i) => i.text));
+    const matched = alignSteps(prev.map((p) => p.instruction), cur.map((i) => recordedText(i.text)));
     const out = new Map<Instruction, RecordedStep>();
     matched.forEach((pi, ci) => {
       const p = pi === undefined ? undefined : prev[pi];
@@ -289,7 +297,8 @@ export class Builder {
         continue;
       }
       n++;
-      const v = o.progress.vertex(`[${label} ${String(n).padStart(String(total).length)}/${total}] ${instr.text}`);
+      const shown = instr.text.length > 300 ? `${instr.text.slice(0, 300)}…` : instr.text;
+      const v = o.progress.vertex(`[${label} ${String(n).padStart(String(total).length)}/${total}] ${shown}`);
       const started = Date.now();
       try {
         beforeLayerStep(state, instr, this.plan.file);
@@ -297,7 +306,7 @@ export class Builder {
         const r = await this.solver.solve(prepared, {
           layers: state.layers,
           bypass,
-          at: { label, index: n, line: instr.line, instruction: instr.text, firstInStage: n === 2 },
+          at: { label, index: n, line: instr.line, instruction: recordedText(instr.text), firstInStage: n === 2 },
           previous: previous.get(instr),
           ...(state.lastStep?.missed ? { parentMissed: { index: state.lastStep.index } } : {}),
           ...(stage.base.kind === 'stage' ? { baseStage: stageLabel(this.plan.stages[stage.base.index] as Stage) } : {}),
@@ -308,11 +317,11 @@ export class Builder {
         state.layers.push(r.layer.diffId);
         state.chain = nextChain(state.chain, r.layer.diffId);
         await this.lease.add(r.layer.diffId);
-        state.origins.push({ line: instr.line, instruction: instr.text, stage: label });
+        state.origins.push({ line: instr.line, instruction: recordedText(instr.text), stage: label });
         state.key = r.key;
         state.lastStep = { index: n, missed: r.cache === 'miss' };
         this.steps.push({
-          stage: label, index: n, total, line: instr.line, instruction: instr.text, cache: r.cache,
+          stage: label, index: n, total, line: instr.line, instruction: recordedText(instr.text), cache: r.cache,
           ...(r.reason ? { reason: r.reason } : {}), key: r.key, startMs: started - this.buildStart, durationMs: Date.now() - started,
           ...(r.savedMs !== undefined ? { savedMs: r.savedMs } : {}), layer: r.layer,
         });
@@ -322,7 +331,7 @@ export class Builder {
         const message = e instanceof Error ? e.message : String(e);
         v.error(message);
         this.steps.push({
-          stage: label, index: n, total, line: instr.line, instruction: instr.text, cache: 'miss', reason: message,
+          stage: label, index: n, total, line: instr.line, instruction: recordedText(instr.text), cache: 'miss', reason: message,
           key: '', startMs: started - this.buildStart, durationMs: Date.now() - started, layer: null, status: 'failed',
         });
         throw e;

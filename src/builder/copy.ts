@@ -43,6 +43,8 @@ export interface CopyOptions {
   /** the merged root of the step */
   dest: string;
   workdir: string;
+  /** ADD <url>: what each URL source was fetched as (keyed already), by the source as written */
+  urls?: ReadonlyMap<string, { file: string; name: string; lastModified?: string }>;
 }
 
 /** A --chmod value as a function of an entry's current mode: octal (`0755`) or symbolic (`u+x,go-w`, `a=rX`). */
@@ -329,8 +331,23 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       matched++;
       continue;
     }
+    const fetched = isAdd ? opts.urls?.get(raw) : undefined;
+    if (fetched) {
+      // as BuildKit: named after the URL, mode 0600 unless --chmod, mtime from Last-Modified
+      const target = dirDest || isDir(root, dest) ? path.posix.join(dest, fetched.name) : dest;
+      if (!dirDest && !isDir(root, dest)) mkdirAll(root, path.posix.dirname(dest), owner);
+      const abs = resolveInRoot(root, target, true);
+      removeExisting(abs, false);
+      copyFileSync(fetched.file, abs, constants.COPYFILE_EXCL);
+      lchownSync(abs, owner.uid, owner.gid);
+      chmodSync(abs, chmod ? chmod(0o600, false) : 0o600);
+      const mtime = fetched.lastModified ? new Date(fetched.lastModified) : undefined;
+      if (mtime && !Number.isNaN(mtime.getTime())) lutimesSync(abs, mtime, mtime);
+      matched++;
+      continue;
+    }
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || raw.startsWith('git@')) {
-      throw new LbuildError(`${file}:${instr.line}: ${instr.kind} of a URL (${raw}) is not supported: lbuild builds without network access`);
+      throw new LbuildError(`${file}:${instr.line}: ${instr.kind} of ${raw} is not supported (${isAdd ? 'only http(s) URLs' : 'COPY takes no URL: use ADD'})`);
     }
     const pattern = cleanSource(raw, file, instr.line);
     const hits = matchSource(source, pattern);
@@ -353,7 +370,7 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
         continue;
       }
       const base = path.posix.basename(m.rel) || path.posix.basename(m.abs);
-      if (isAdd && m.st.isFile() && (await isArchive(m.abs))) {
+      if (isAdd && instr.unpack !== false && m.st.isFile() && (await isArchive(m.abs))) {
         const target = mkdirAll(root, dest, owner);
         const before = hex64(await hashFileRaw(m.abs, m.st.size));
         await extractInto(m.abs, root, target, file, instr.line);

@@ -112,6 +112,11 @@ function explainOp(a: Record<string, unknown>, b: Record<string, unknown>, text:
   }
   if (!sameJson(a.argv, b.argv)) return 'shell changed';
   if (!sameJson(a.from, b.from)) return changedPair('source', a.from, b.from);
+  if (!sameJson(a.urls ?? null, b.urls ?? null)) {
+    const pa = (Array.isArray(a.urls) ? a.urls : []) as unknown[][];
+    const changed = ((Array.isArray(b.urls) ? b.urls : []) as unknown[][]).find((u, i) => !sameJson(u, pa[i]));
+    return `source changed: ${String(changed?.[0] ?? 'a URL')} (its content)`;
+  }
   if (!sameJson(a.mounts, b.mounts)) return 'mounts changed';
   if (!sameJson(a.bindSources ?? null, b.bindSources ?? null)) {
     const mounts = (Array.isArray(b.mounts) ? b.mounts : []) as { type?: string; from?: string; source?: string }[];

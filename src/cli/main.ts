@@ -59,6 +59,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     await cli.parseAsync();
   } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === 'EROFS') {
+      process.stderr.write(`lbuild: the store is on a read-only file system (${(e as Error).message.replace(/^EROFS: /, '')})\n`);
+      return 1;
+    }
     if ((e as NodeJS.ErrnoException)?.code === 'ENOSPC') {
       process.stderr.write(`lbuild: no space left on the store's disk (${(e as Error).message.replace(/^ENOSPC: /, '')})\n`);
       return 1;

@@ -159,6 +159,8 @@ export function parseMount(spec: string, err: (m: string) => never): MountSpec {
   if (!['bind', 'cache', 'tmpfs', 'secret', 'ssh'].includes(type)) err(`unsupported mount type "${type}"`);
   // bind and cache mounts without a target mount at the working directory (BuildKit)
   if (type === 'tmpfs' && !options.target) err(`mount type=${type} requires a target`);
+  for (const k of ['uid', 'gid']) if (options[k] !== undefined && !/^\d+$/.test(options[k] as string)) err(`--mount ${k}=${options[k]}: a number is required`);
+  if (options.mode !== undefined && !/^[0-7]{1,4}$/.test(options.mode)) err(`--mount mode=${options.mode}: an octal mode is required`);
   return { type: type as MountSpec['type'], options };
 }
 

@@ -26,6 +26,7 @@ import { type Digest, hexOf } from '../oci/digest.js';
  *   cache/mounts/<id>/        RUN --mount=type=cache directories
  *   cache/reports/<id>.json   build reports (lbuild report)
  *   cache/history.jsonl       one line per build (lbuild cache report)
+ *   cache/urls/<id>.json      ADD <url>: the digest, ETag and Last-Modified of what it last fetched
  */
 
 /** Directories only lbuild may enter: 0700 whatever the root's mode. */
@@ -53,4 +54,5 @@ export const layout = {
   mounts: (root: string): string => path.join(root, 'cache', 'mounts'),
   reports: (root: string): string => path.join(root, 'cache', 'reports'),
   history: (root: string): string => path.join(root, 'cache', 'history.jsonl'),
+  urls: (root: string): string => path.join(root, 'cache', 'urls'),
 };

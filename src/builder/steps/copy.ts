@@ -5,6 +5,8 @@ import type { CopyInstr } from '../../dockerfile/instructions.js';
 import type { Stage } from '../../dockerfile/plan.js';
 import { expandInstruction } from '../../dockerfile/scope.js';
 import { executeCopy } from '../copy.js';
+import { DockerfileError } from '../../dockerfile/errors.js';
+import { type FetchedUrl, fetchUrl, isHttpUrl } from '../url-source.js';
 import { type PreparedStep, type StepEnv, type StepState, createdBy } from './step.js';
 
 /**
@@ -25,11 +27,17 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
   const cfg = state.config.config;
   const x = expandInstruction(instr, state.scope);
   const workdir = cfg.WorkingDir || '/';
-  const patterns = x.sources.filter((s) => !s.startsWith('<<')).map((s) => cleanSource(s, env.file, x.line));
+  // ADD <url>: fetched now, keyed by content (a URL string alone says nothing of what it serves)
+  const urls = new Map<string, FetchedUrl>();
+  if (x.kind === 'ADD') for (const s of x.sources) if (isHttpUrl(s)) urls.set(s, await fetchUrl(env.store, s, x.checksum, `${env.file}:${x.line}: ADD`));
+  if (x.checksum !== undefined && urls.size === 0) throw new DockerfileError(env.file, x.line, 'ADD --checksum is only for http(s) sources');
+  const patterns = x.sources.filter((s) => !s.startsWith('<<') && !urls.has(s)).map((s) => cleanSource(s, env.file, x.line));
   const layers = x.from !== undefined ? await env.layerSource(x.from, x.line, stage) : undefined;
   const op: Record<string, unknown> = {
     kind: x.kind, sources: x.sources, dest: x.dest, workdir, chown: x.chown ?? null, chmod: x.chmod ?? null,
     exclude: x.exclude, parents: x.parents, heredocs: x.heredocs.map((h) => [h.name, h.content]), from: layers?.id ?? null,
+    ...(x.unpack !== undefined ? { unpack: x.unpack } : {}),
+    ...(urls.size ? { urls: [...urls.values()].map((u) => [u.url, u.digest, u.name, u.lastModified ?? null]) } : {}),
   };
   let digest: { digest: string; files?: Record<string, string> };
   if (layers) digest = await env.layerSources.digest(layers, patterns, x.exclude);
@@ -47,7 +55,8 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
       await raceWindowForTests();
       const opened = layers ? await env.layerSources.open(layers) : { source: await env.context(), release: async () => undefined };
       try {
-        const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir }, env.file);
+        const fetched = new Map([...urls].map(([raw, u]) => [raw, { file: env.store.content.path(u.digest), name: u.name, ...(u.lastModified ? { lastModified: u.lastModified } : {}) }]));
+        const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched }, env.file);
         // layers cannot change; the context can, between keying and copying
         return !layers && read.digest !== digest.digest ? { consumed: { sources: read.digest } } : {};
       } finally {

@@ -120,14 +120,16 @@ async function runInSandbox(instr: RunInstr, state: StepState, stage: Stage, roo
     env.store.tmpDir,
   ).finally(() => extra.release());
   if (result.exitCode !== 0) {
-    const cmd = instr.cmd.form === 'exec' ? JSON.stringify(instr.cmd.args) : instr.cmd.text;
+    // the first line of the command, cut short: a 10 MB RUN line is not repeated in every message
+    const full = (instr.cmd.form === 'exec' ? JSON.stringify(instr.cmd.args) : instr.cmd.text).split('\n')[0] ?? '';
+    const cmd = full.length > 200 ? `${full.slice(0, 200)}…` : full;
     // a command killed by a full disk says so in its own words; name the real cause
     const fs = await statfs(env.store.root).catch(() => undefined);
     if (fs && fs.bavail * fs.bsize < 1024 * 1024) {
-      throw new DockerfileError(env.file, instr.line, `RUN ${cmd.split('\n')[0]} failed: no space left on the store's disk (${env.store.root})`);
+      throw new DockerfileError(env.file, instr.line, `RUN ${cmd} failed: no space left on the store's disk (${env.store.root})`);
     }
     const last = result.tail.map(env.redact).filter((l) => l.trim() !== '').slice(-1)[0];
-    throw new DockerfileError(env.file, instr.line, `RUN ${cmd.split('\n')[0]} exited with code ${result.exitCode}${last ? ` (last output: ${last.trim().slice(0, 200)})` : ''}`);
+    throw new DockerfileError(env.file, instr.line, `RUN ${cmd} exited with code ${result.exitCode}${last ? ` (last output: ${last.trim().slice(0, 200)})` : ''}`);
   }
   return { stubs, bindDigests: extra.bindDigests };
 }
