@@ -122,6 +122,30 @@ test('push to an auth registry: a clear error without credentials, success with 
   assert.match(wrong.stderr, /access denied \(401\)|authentication/);
 });
 
+test('credential helpers: credHelpers for the host, then credsStore, as docker reads them (issue 15.7)', async () => {
+  // a real helper program speaking the docker-credential protocol (get: host on stdin, JSON out)
+  const bin = path.join(dir, 'helper-bin');
+  await fsp.mkdir(bin, { recursive: true });
+  const helper = (name: string, user: string, secret: string): Promise<void> =>
+    fsp.writeFile(path.join(bin, `docker-credential-${name}`), `#!/bin/sh\n[ "$1" = get ] || exit 1\nread host\ncase "$host" in ${authReg.host}) printf '{"ServerURL":"%s","Username":"${user}","Secret":"${secret}"}' "$host" ;; *) echo "credentials not found in native keychain"; exit 1 ;; esac\n`, { mode: 0o755 });
+  await helper('good', 'ci', 's3cret');
+  await helper('bad', 'ci', 'nope');
+  const cfgDir = path.join(dir, 'helper-config');
+  await fsp.mkdir(cfgDir, { recursive: true });
+  const env = { DOCKER_CONFIG: cfgDir, PATH: `${bin}:${process.env.PATH ?? ''}` };
+  await fsp.writeFile(path.join(cfgDir, 'config.json'), JSON.stringify({ credsStore: 'bad', credHelpers: { [authReg.host]: 'good' } }));
+  await lbuildOk(root, ['push', 'busybox:latest', `${authReg.host}/helper/busybox:1`], { env });
+  await fsp.writeFile(path.join(cfgDir, 'config.json'), JSON.stringify({ credsStore: 'good' }));
+  await lbuildOk(root, ['pull', `${authReg.host}/helper/busybox:1`], { env });
+  await fsp.writeFile(path.join(cfgDir, 'config.json'), JSON.stringify({ credsStore: 'bad' }));
+  const denied = await lbuild(root, ['pull', `${authReg.host}/helper/busybox:1`], { env });
+  assert.equal(denied.exitCode, 1);
+  await fsp.writeFile(path.join(cfgDir, 'config.json'), JSON.stringify({ credHelpers: { [authReg.host]: 'missing' } }));
+  const missing = await lbuild(root, ['pull', `${authReg.host}/helper/busybox:1`], { env });
+  assert.equal(missing.exitCode, 1);
+  assert.match(missing.stderr, /credential helper docker-credential-missing is not installed/);
+});
+
 test('a corrupted blob in the registry makes pull fail and leaves the store unchanged', async () => {
   const ctx = await writeContext(path.join(dir, 'ctx4'), { Dockerfile: 'FROM busybox\nRUN head -c 100000 /dev/urandom > /data' });
   await lbuildOk(root, ['build', '-t', 'corrupt:1', ctx]);

@@ -30,7 +30,20 @@ function markerDir(root: string): string {
 /** Note a snapshot about to become visible; call before it is renamed into place. */
 export async function markUnsynced(root: string, hex: string): Promise<void> {
   await fsp.mkdir(markerDir(root), { recursive: true });
-  await fsp.writeFile(path.join(markerDir(root), `${hex}.${bootId()}`), '');
+  // the marker must be on disk before the snapshot's rename can be: without a journal (this
+  // machine's ext4 has none) nothing orders the two, so the marker and its directory are synced
+  const fh = await fsp.open(path.join(markerDir(root), `${hex}.${bootId()}`), 'w');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const dir = await fsp.open(markerDir(root), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
 
 /** Settle the markers: drop the written-back ones, remove snapshots that a crash may have torn. */
