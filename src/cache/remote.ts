@@ -128,9 +128,8 @@ export async function importCache(specs: readonly CacheSpec[], opts: ClientOptio
       const what = `--cache-from ${spec.ref}`;
       const manifest = parseManifest(m.bytes, what);
       if (manifest.config.mediaType !== CACHE_CONFIG_TYPE) throw new LbuildError(`${what}: not an lbuild cache`);
-      const chunks: Buffer[] = [];
-      for await (const c of await client.blob(manifest.config.digest)) chunks.push(c as Buffer);
-      records = parseCacheConfig(Buffer.concat(chunks), manifest.config.digest, what);
+      // a cache of many steps has a larger config than an image: 64 MiB at most
+      records = parseCacheConfig(await client.blobBytes(manifest.config.digest, manifest.config.size, 64 << 20), manifest.config.digest, what);
       fetcher = async (st, r) => st.content.commit(await fetchLayer(st, client, r.layer, r.diffId));
     } else {
       const dir = spec.dir as string;

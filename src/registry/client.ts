@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { LbuildError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { type Credentials, credentialsFor, parseChallenge } from './auth.js';
@@ -30,6 +30,15 @@ export class RegistryError extends LbuildError {
  * WWW-Authenticate challenge (credentials from the Docker config), retries with backoff on
  * 5xx and connection errors, plain HTTP only for loopback or --insecure-registry hosts.
  */
+/** Manifests, indexes, configs and tokens are documents of a few KiB: more than this is refused. */
+const MAX_DOCUMENT = 4 << 20;
+
+/** Seconds without headers, or without body bytes, before a request is given up (LBUILD_REGISTRY_TIMEOUT_MS). */
+function timeoutMs(): number {
+  const v = Number(process.env.LBUILD_REGISTRY_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 60_000;
+}
+
 export class RegistryClient {
   private token: string | undefined;
   private basic: string | undefined;
@@ -42,6 +51,52 @@ export class RegistryClient {
   ) {
     const plain = isLoopback(ref.host) || (opts.insecure ?? []).includes(ref.host);
     this.base = `${plain ? 'http' : 'https'}://${ref.endpoint}`;
+  }
+
+  /** the abort of each response, for the idle timeout while its body is read */
+  private readonly idle = new WeakMap<Response, AbortController>();
+
+  /** A response body as a stream that fails when it goes quiet for too long or passes `max` bytes. */
+  private bodyStream(res: Response, what: string, max: number): Readable {
+    if (!res.body) throw new RegistryError(`${what}: empty response`);
+    const ac = this.idle.get(res);
+    const limit = timeoutMs();
+    let seen = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ac?.abort(new Error(`no data for ${limit / 1000} s`)), limit);
+    };
+    arm();
+    const guard = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        seen += chunk.length;
+        if (seen > max) {
+          clearTimeout(timer);
+          ac?.abort();
+          cb(new RegistryError(`${what}: the registry sent more than ${max} bytes`));
+          return;
+        }
+        arm();
+        cb(null, chunk);
+      },
+      flush(cb) {
+        clearTimeout(timer);
+        cb();
+      },
+    });
+    const src = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+    src.on('error', (e) => {
+      clearTimeout(timer);
+      guard.destroy(new RegistryError(`${what}: download failed (${(e as Error).message})`));
+    });
+    return src.pipe(guard);
+  }
+
+  private async bodyBytes(res: Response, what: string, max: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const c of this.bodyStream(res, what, max)) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
   }
 
   private async credentials(): Promise<Credentials | undefined> {
@@ -65,7 +120,7 @@ export class RegistryClient {
     if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     const r = await fetch(url, { headers });
     if (!r.ok) throw new RegistryError(`${this.ref.host}: token request failed (${r.status})${creds ? '' : ': no credentials'}`, r.status);
-    const body = (await r.json()) as { token?: string; access_token?: string };
+    const body = JSON.parse((await this.bodyBytes(r, `${this.ref.host}: token`, MAX_DOCUMENT)).toString('utf8')) as { token?: string; access_token?: string };
     this.token = body.token ?? body.access_token;
   }
 
@@ -79,15 +134,24 @@ export class RegistryClient {
       if (this.token) headers.authorization = `Bearer ${this.token}`;
       else if (this.basic) headers.authorization = this.basic;
       let res: Response;
+      // a server that never answers, or stops sending, is given up on: no headers within the
+      // timeout, or no body bytes for as long, aborts the request (the body stream errors)
+      const ac = new AbortController();
+      const limit = timeoutMs();
+      const headerTimer = setTimeout(() => ac.abort(new Error(`no response within ${limit / 1000} s`)), limit);
       try {
         const body = init.body?.();
         res = await fetch(path.startsWith('http') ? path : `${this.base}${path}`, {
           method,
           headers,
           redirect: 'follow',
+          signal: ac.signal,
           ...(body !== undefined ? { body, duplex: 'half' } : {}),
         } as RequestInit);
+        clearTimeout(headerTimer);
+        this.idle.set(res, ac);
       } catch (e) {
+        clearTimeout(headerTimer);
         if (attempt < retries) {
           await sleep(200 * 2 ** attempt);
           continue;
@@ -126,15 +190,24 @@ export class RegistryClient {
     const r = await this.request('GET', `/v2/${this.ref.repository}/manifests/${reference}`, { headers: { accept } });
     if (r.status === 404) throw new RegistryError(`${this.ref.display}: not found in the registry`, 404);
     if (!r.ok) throw new RegistryError(`${this.ref.display}: manifest request failed (${r.status})`, r.status);
-    const bytes = Buffer.from(await r.arrayBuffer());
+    // a manifest is small (containerd caps them at 4 MiB): an endless one is refused, not read
+    const bytes = await this.bodyBytes(r, `manifest of ${this.ref.display}`, MAX_DOCUMENT);
     const mediaType = (r.headers.get('content-type') ?? '').split(';')[0] ?? '';
     return { bytes, mediaType };
   }
 
-  async blob(digest: string): Promise<Readable> {
+  /** A blob's bytes as a stream, never more than `size` (its descriptor's size). */
+  async blob(digest: string, size: number): Promise<Readable> {
     const r = await this.request('GET', `/v2/${this.ref.repository}/blobs/${parseDigest(digest, 'registry blob')}`);
     if (!r.ok || !r.body) throw new RegistryError(`${this.ref.display}: blob ${digest} request failed (${r.status})`, r.status);
-    return Readable.fromWeb(r.body as import('node:stream/web').ReadableStream);
+    return this.bodyStream(r, `blob ${digest}`, size);
+  }
+
+  /** A small blob (a config) read whole, at most its descriptor's size and at most 4 MiB. */
+  async blobBytes(digest: string, size: number, cap = MAX_DOCUMENT): Promise<Buffer> {
+    const r = await this.request('GET', `/v2/${this.ref.repository}/blobs/${parseDigest(digest, 'registry blob')}`);
+    if (!r.ok || !r.body) throw new RegistryError(`${this.ref.display}: blob ${digest} request failed (${r.status})`, r.status);
+    return this.bodyBytes(r, `blob ${digest}`, Math.min(size, cap));
   }
 
   async hasBlob(digest: string): Promise<boolean> {

@@ -54,7 +54,7 @@ function pickPlatform(index: ImageIndex, display: string): Descriptor {
 
 /** Fetch one layer blob, verify its digest, decompress it and stage it against its diff_id. */
 export async function fetchLayer(store: Store, client: RegistryClient, desc: Descriptor, diffId: Digest): Promise<StagedBlob> {
-  const { out, digest } = hashing(await client.blob(desc.digest));
+  const { out, digest } = hashing(await client.blob(desc.digest, desc.size));
   let staged: StagedBlob;
   try {
     staged = await store.content.stage(decompress(out, compressionOf(desc.mediaType)), diffId, `layer ${desc.digest}`);
@@ -84,9 +84,7 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
     doc = { manifest: parseManifest(bytes, `manifest of ${ref.display}`) };
   }
   const manifest = doc.manifest;
-  const chunks: Buffer[] = [];
-  for await (const c of await client.blob(manifest.config.digest)) chunks.push(c as Buffer);
-  const configBytes = Buffer.concat(chunks);
+  const configBytes = await client.blobBytes(manifest.config.digest, manifest.config.size);
   verifyBytes(configBytes, manifest.config.digest, `config of ${ref.display}`);
   const config = parseImageConfig(configBytes, `config of ${ref.display}`);
   const diffIds = config.rootfs.diff_ids;
