@@ -109,3 +109,16 @@ test('22.5: a store root reached through a symlink works (RUN, and no mount left
   assert.equal((await lbuildOk(link, ['run', '--rm', 'vl:1', 'cat', '/ran'])).stdout, 'ran');
   assert.deepEqual(mountsUnder(real), []);
 });
+
+test('22.7: sparse files (GNU and PAX) are refused with one line, not dropped or unpacked as their map', async () => {
+  const src = path.join(dir, 'sparse-src');
+  await fsp.mkdir(src, { recursive: true });
+  const r = await run('sh', ['-c', `truncate -s 10M "$1/holes" && printf data >> "$1/holes" && tar --sparse --format=gnu -cf "$2" -C "$1" holes && tar --sparse --format=pax -cf "$3" -C "$1" holes`, 'sh', src, path.join(dir, 'gnu-sparse.tar'), path.join(dir, 'pax-sparse.tar')]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  for (const f of ['gnu-sparse.tar', 'pax-sparse.tar']) {
+    assertOneLineFailure(await lbuild(root, ['import', path.join(dir, f), `sparse:${f.slice(0, 3)}`]), /"(holes|.*GNUSparseFile\.\d+\/holes)": a sparse file/);
+    const ctx = await writeContext(path.join(dir, `sparse-${f}`), { Dockerfile: `FROM busybox\nADD ${f} /x/\n` });
+    await fsp.copyFile(path.join(dir, f), path.join(ctx, f));
+    assertOneLineFailure(await lbuild(root, ['build', ctx]), /a sparse file/);
+  }
+});

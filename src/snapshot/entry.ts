@@ -2,6 +2,7 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import { type TarEntry, pipeEntry } from '../util/tar-read.js';
 import type tar from 'tar-stream';
 import { makeDevice } from '../util/xattr.js';
+import { LbuildError } from '../errors.js';
 
 /**
  * Write one tar entry (not a hardlink: callers resolve those targets their own way) at `abs`,
@@ -9,6 +10,7 @@ import { makeDevice } from '../util/xattr.js';
  * that a directory over a directory is updated in place. Returns false for skipped entry types.
  */
 export async function writeEntry(entry: TarEntry, h: tar.Header, abs: string): Promise<boolean> {
+  refuseSparse(h);
   const existing = await fsp.lstat(abs).catch(() => undefined);
   if (existing && !(existing.isDirectory() && h.type === 'directory')) await fsp.rm(abs, { recursive: true, force: true });
   switch (h.type) {
@@ -35,6 +37,16 @@ export async function writeEntry(entry: TarEntry, h: tar.Header, abs: string): P
       entry.resume(); // pax/gnu meta entries are consumed by tar-stream; unknown types are skipped
       return false;
   }
+}
+
+/**
+ * Sparse files (GNU `S` entries, PAX GNU.sparse.*) would be dropped or unpacked as their sparse
+ * map: neither is the file the archive holds. Until lbuild reads them, they are refused by name.
+ */
+function refuseSparse(h: tar.Header): void {
+  const pax = (h.pax ?? {}) as Record<string, string>;
+  const sparse = h.type === null || Object.keys(pax).some((k) => k.startsWith('GNU.sparse.')) || /(^|\/)GNUSparseFile\.\d+\//.test(h.name);
+  if (sparse) throw new LbuildError(`tar entry ${JSON.stringify(h.name)}: a sparse file (or an entry type lbuild cannot unpack); re-create the archive without --sparse`);
 }
 
 /**
