@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { importBusybox } from './helpers/busybox.js';
 import { lbuildOk, removeDir, run, tempDir } from './helpers/cli.js';
-import { writeContext } from './helpers/context.js';
+import { copyHostTools, writeContext } from './helpers/context.js';
 import { type Dockerd, startDockerd } from './helpers/dockerd.js';
 
 // issue 15: a layer means the same thing to Docker as to lbuild: `lbuild save | docker load`,
@@ -83,12 +83,7 @@ test('15.3: extended attributes (file capabilities, user.*) ship in layer tars a
       '',
     ].join('\n'),
   });
-  for (const host of ['/usr/bin/setfattr', '/usr/bin/getfattr', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']) {
-    const dest = path.join(ctx, 'tools', host);
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
-    await fsp.copyFile(host, dest);
-    await fsp.chmod(dest, 0o755);
-  }
+  await copyHostTools(ctx);
   const shown = '# file: f\nuser.note="hello"\n\n# file: nb\nsecurity.capability=0x0100000200040000000000000000000000000000';
   await bothWays('xattrs:1', ctx, 'cd / && getfattr -d -m - f; getfattr -d -m - -e hex nb', shown);
   // through an archive and back: `lbuild load` applies them again

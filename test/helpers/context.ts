@@ -43,3 +43,16 @@ export function mountsUnder(prefix: string): string[] {
     .filter((f) => f[0] === 'overlay' && (f[1] ?? '').startsWith(prefix))
     .map((f) => f[1] ?? '');
 }
+
+/** Debian's attr tools and the libraries they need, for a busybox image to set and show xattrs. */
+export const ATTR_TOOLS = ['/usr/bin/setfattr', '/usr/bin/getfattr', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2'];
+
+/** Copy host programs into `ctx/tools/<their host path>` (mode 0755), for `COPY tools/ /`. */
+export async function copyHostTools(ctx: string, hostPaths: readonly string[] = ATTR_TOOLS): Promise<void> {
+  for (const host of hostPaths) {
+    const dest = path.join(ctx, 'tools', host);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    await fsp.copyFile(host, dest);
+    await fsp.chmod(dest, 0o755);
+  }
+}

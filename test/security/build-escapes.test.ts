@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { busyboxRootfsTar, storeFixture } from '../helpers/busybox.js';
 import { lbuild, lbuildOk, run } from '../helpers/cli.js';
-import { writeContext } from '../helpers/context.js';
+import { copyHostTools, writeContext } from '../helpers/context.js';
 import { assertOneLineFailure, makeCanary, writeTar } from '../helpers/hostile.js';
 
 // issue 21: what a Dockerfile (RUN, ADD, COPY, mounts) can do to the host
@@ -95,19 +95,10 @@ test('21.6: RUN gets Docker\'s default seccomp profile; --security=insecure need
 });
 
 test('21.7: a user.overlay.opaque xattr set by a RUN is not taken as an opaque marker', async () => {
-  const tools: Record<string, string> = {
-    '/usr/bin/setfattr': 'tools/usr/bin/setfattr',
-    '/lib/x86_64-linux-gnu/libc.so.6': 'tools/lib/x86_64-linux-gnu/libc.so.6',
-    '/lib64/ld-linux-x86-64.so.2': 'tools/lib64/ld-linux-x86-64.so.2',
-  };
   const ctx = await writeContext(path.join(dir, 'opaque'), {
     Dockerfile: 'FROM busybox\nRUN mkdir -p /keep && echo lower > /keep/file\nCOPY tools/ /\nRUN setfattr -n user.overlay.opaque -v y /keep && touch /keep/new\n',
   });
-  for (const [host, rel] of Object.entries(tools)) {
-    await fsp.mkdir(path.dirname(path.join(ctx, rel)), { recursive: true });
-    await fsp.copyFile(host, path.join(ctx, rel));
-    await fsp.chmod(path.join(ctx, rel), 0o755);
-  }
+  await copyHostTools(ctx);
   await lbuildOk(root, ['build', '-t', 'opq:1', ctx]);
   assert.doesNotMatch(await layerListing('opq:1'), /\.wh\.\.wh\.\.opq/);
   assert.equal((await lbuildOk(root, ['run', '--rm', 'opq:1', 'cat', '/keep/file'])).stdout, 'lower');
