@@ -9,7 +9,7 @@ import { DockerfileError } from '../dockerfile/errors.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unusedBuildArgs } from '../dockerfile/plan.js';
-import { hostPlatform } from '../dockerfile/scope.js';
+import { hostPlatform, hostPlatformString } from '../dockerfile/scope.js';
 import { LbuildError } from '../errors.js';
 import { creationTime } from '../image/import.js';
 import { emptyConfig, withCreated, withLabels, withWorkdir } from '../oci/config.js';
@@ -258,7 +258,7 @@ export class Builder {
     if (stage.from.platform === undefined) return;
     const want = this.plan.globals.expand(stage.from.platform, stage.from.line).toLowerCase();
     const h = hostPlatform();
-    const host = `${h.os}/${h.arch}${h.variant ? `/${h.variant}` : ''}`;
+    const host = hostPlatformString();
     const [os, arch, variant] = want.split('/');
     const same = os === h.os && (arch === undefined || arch === h.arch || (arch === 'x86_64' && h.arch === 'amd64') || (arch === 'aarch64' && h.arch === 'arm64')) && (variant === undefined || variant === h.variant);
     if (!same) throw new DockerfileError(this.plan.file, stage.from.line, `FROM --platform=${want}: building for a platform other than this host's (${host}) is not supported yet`);

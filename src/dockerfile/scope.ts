@@ -15,9 +15,15 @@ export function hostPlatform(): { os: string; arch: string; variant?: string } {
   return arch === 'arm' ? { os: 'linux', arch, variant: 'v7' } : { os: 'linux', arch };
 }
 
+/** `linux/amd64`, `linux/arm/v7`: this host's platform as a string. */
+export function hostPlatformString(): string {
+  const p = hostPlatform();
+  return `${p.os}/${p.arch}${p.variant ? `/${p.variant}` : ''}`;
+}
+
 export function platformArgs(): Record<string, string> {
   const p = hostPlatform();
-  const platform = `${p.os}/${p.arch}${p.variant ? `/${p.variant}` : ''}`;
+  const platform = hostPlatformString();
   const out: Record<string, string> = {};
   for (const side of ['BUILD', 'TARGET']) {
     out[`${side}PLATFORM`] = platform;

@@ -4,8 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { DigestMismatchError, LbuildError } from '../errors.js';
-import { createHash } from 'node:crypto';
-import type { Digest } from './digest.js';
+import { type Digest, tapDigest } from './digest.js';
 import { safeComponents } from '../snapshot/apply.js';
 import { tempName } from '../util/fsx.js';
 import { pipeEntry, tarEntries } from '../util/tar-read.js';
@@ -41,15 +40,14 @@ export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEn
       }
       if ('data' in e) await add(header(e.name, e.data.length, 'file'), e.data);
       else {
-        const hash = createHash('sha256');
+        const src = createReadStream(e.file);
+        const digest = tapDigest(src);
         await new Promise<void>((resolve, reject) => {
           const s = pack.entry(header(e.name, e.size, 'file'), (err) => (err ? reject(err) : resolve()));
-          const src = createReadStream(e.file);
-          src.on('data', (c) => hash.update(c as Buffer));
           pipeline(src, s).catch(reject);
         });
         // what goes out is what the store says it is: a damaged blob fails the save
-        const got: Digest = `sha256:${hash.digest('hex')}`;
+        const got = digest();
         if (e.digest && got !== e.digest) throw new DigestMismatchError(`the store's copy of ${e.digest} is damaged (lbuild fsck --repair)`, e.digest, got);
       }
     }

@@ -24,6 +24,13 @@ export function sha256(data: string | Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
+/** sha256 of what flows through a stream, read when it has ended (the stream is consumed elsewhere). */
+export function tapDigest(src: NodeJS.ReadableStream): () => Digest {
+  const h = createHash('sha256');
+  src.on('data', (c: Buffer) => h.update(c));
+  return () => `sha256:${h.digest('hex')}`;
+}
+
 /** sha256 of a file, streamed. */
 export async function fileDigest(file: string): Promise<Digest> {
   const h = createHash('sha256');

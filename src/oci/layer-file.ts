@@ -6,7 +6,7 @@ import { createGzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { decompress, sniffFile } from '../util/decompress.js';
 import { tempName } from '../util/fsx.js';
-import type { Digest } from './digest.js';
+import { type Digest, tapDigest } from './digest.js';
 import { DigestMismatchError } from '../errors.js';
 
 /** Open a layer file from an archive as an uncompressed tar stream, whatever its compression. */
@@ -22,7 +22,6 @@ export async function openLayerFile(file: string): Promise<Readable> {
 export async function gzipFile(file: string, tmpDir: string, level = 6, expected?: Digest): Promise<{ file: string; digest: Digest; size: number }> {
   const out = path.join(tmpDir, tempName('gz'));
   const hash = createHash('sha256');
-  const input = createHash('sha256');
   let size = 0;
   const gz = createGzip({ level });
   gz.on('data', (c: Buffer) => {
@@ -30,10 +29,10 @@ export async function gzipFile(file: string, tmpDir: string, level = 6, expected
     size += c.length;
   });
   const src = createReadStream(file);
-  src.on('data', (c) => input.update(c as Buffer));
+  const input = tapDigest(src);
   try {
     await pipeline(src, gz, createWriteStream(out));
-    const got: Digest = `sha256:${input.digest('hex')}`;
+    const got = input();
     if (expected && got !== expected) throw new DigestMismatchError(`the store's copy of ${expected} is damaged (lbuild fsck --repair)`, expected, got);
   } catch (e) {
     await fsp.rm(out, { force: true });

@@ -1,7 +1,7 @@
 import { DigestMismatchError, LbuildError } from '../errors.js';
 import { type ArchiveEntry, type UnpackedArchive, writeArchive } from './archive-io.js';
 import { promises as fsp } from 'node:fs';
-import { type Digest, fileDigest, hexOf, parseDigest, sha256 } from './digest.js';
+import { type Digest, fileDigest, hexOf, sha256 } from './digest.js';
 import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
 import { gzipFile, openLayerFile, removeFiles } from './layer-file.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from './types.js';
@@ -72,9 +72,10 @@ export const ociLayout: ArchiveFormat = {
   },
 
   async read(archive: UnpackedArchive): Promise<ArchivedImage[]> {
-    const blobPath = (d: Digest, what: string): string | undefined => archive.file(`blobs/sha256/${hexOf(parseDigest(d, `OCI layout: ${what}`))}`);
+    // descriptors come from parseManifestOrIndex: their digests are checked already
+    const blobPath = (d: Digest): string | undefined => archive.file(`blobs/sha256/${hexOf(d)}`);
     const verified = async (desc: Descriptor, what: string): Promise<Buffer> => {
-      const f = blobPath(desc.digest, what);
+      const f = blobPath(desc.digest);
       if (f === undefined) throw new LbuildError(`OCI layout lacks ${what} ${desc.digest}`);
       const bytes = await fsp.readFile(f);
       const got = sha256(bytes);
@@ -100,7 +101,7 @@ export const ociLayout: ArchiveFormat = {
         const layers = doc.manifest.layers.map((l) => ({
           what: `layer ${l.digest}`,
           open: async () => {
-            const file = blobPath(l.digest, 'layer');
+            const file = blobPath(l.digest);
             if (file === undefined) throw new LbuildError(`OCI layout lacks layer ${l.digest}`);
             const got = await fileDigest(file);
             if (got !== l.digest) throw new DigestMismatchError(`layer ${l.digest}`, l.digest, got);

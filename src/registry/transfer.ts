@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { hostPlatform } from '../dockerfile/scope.js';
 import { DigestMismatchError, LbuildError } from '../errors.js';
-import { type Digest, hexOf, sha256 } from '../oci/digest.js';
+import { type Digest, hexOf, sha256, tapDigest } from '../oci/digest.js';
 import { gzipFile } from '../oci/layer-file.js';
 import { normalizeTag } from '../oci/reference.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from '../oci/types.js';
@@ -30,12 +29,11 @@ function compressionOf(mediaType: string): Compression {
 
 /** A stream that hashes what flows through it; `digest()` once it ended. */
 function hashing(src: Readable): { out: Readable; digest: () => Digest } {
-  const h = createHash('sha256');
   const out = new PassThrough();
-  src.on('data', (c: Buffer) => h.update(c));
+  const digest = tapDigest(src);
   src.on('error', (e) => out.destroy(e));
   src.pipe(out);
-  return { out, digest: () => `sha256:${h.digest('hex')}` };
+  return { out, digest };
 }
 
 function verifyBytes(bytes: Buffer, expected: string | undefined, what: string): void {
