@@ -156,6 +156,26 @@ test('14.7: an owner-only change of a context file and a FIFO in a copied dir do
   assert.equal(await runIn('own:1', 'stat -c %u:%g /d/a; ls /d'), '0:0\na');
 });
 
+test('15.3/14: an xattr-only change of a context file misses, is named, and gives the cold build\'s image', async () => {
+  const ctx = await writeContext(path.join(dir, 'xattr-key'), { 'f.txt': 'x', Dockerfile: 'FROM busybox\nCOPY f.txt /f.txt\n' });
+  const epoch = { SOURCE_DATE_EPOCH: '1700000000' };
+  const first = await build(ctx, ['-t', 'xk'], epoch);
+  assert.equal((await build(ctx, ['-t', 'xk'], epoch)).report.steps[0]?.cache, 'hit');
+  await execa('setfattr', ['-n', 'user.k', '-v', 'v1', path.join(ctx, 'f.txt')]);
+  const changed = await build(ctx, ['-t', 'xk'], epoch);
+  assert.deepEqual(caches(changed.report), ['miss']);
+  assert.equal(reasons(changed.report)[0], 'xattrs changed: f.txt');
+  assert.notEqual(changed.id, first.id, 'the layer carries the xattr');
+  // the stat cache remembers the tag: the next build hits without reading xattrs, and equals a cold build
+  assert.equal((await build(ctx, ['-t', 'xk'], epoch)).report.steps[0]?.cache, 'hit');
+  const cold = await build(ctx, ['-t', 'xk-cold', '--no-cache'], epoch);
+  assert.equal(cold.id, changed.id);
+  await execa('setfattr', ['-n', 'user.k', '-v', 'v2', path.join(ctx, 'f.txt')]);
+  const again = await build(ctx, ['-t', 'xk'], epoch);
+  assert.deepEqual(caches(again.report), ['miss']);
+  assert.equal(reasons(again.report)[0], 'xattrs changed: f.txt');
+});
+
 test('explanations: an inserted step does not shift the rest; env, user and shell changes are named', async () => {
   const ctx = await writeContext(path.join(dir, 'explain'), { Dockerfile: 'FROM busybox\nENV A=1\nRUN echo one > /1\nRUN echo two > /2\nRUN echo three > /3\n' });
   await build(ctx);

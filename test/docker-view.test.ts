@@ -94,3 +94,27 @@ test('15.3: extended attributes (file capabilities, user.*) ship in layer tars a
   const out = await lbuildOk(fresh, ['run', '--rm', 'xattrs:1', 'sh', '-c', 'cd / && getfattr -d -m - f; getfattr -d -m - -e hex nb']);
   assert.equal(out.stdout.trim(), shown);
 });
+
+test('15.3: COPY keeps the xattrs of context files and of a stage\'s files, through --chown, under Docker too', async () => {
+  const ctx = await writeContext(path.join(dir, 'copy-xattrs'), {
+    'app/run.sh': '#!/bin/sh\n',
+    'app/conf/a.conf': 'a=1\n',
+    Dockerfile: [
+      'FROM busybox AS build',
+      'COPY app/ /stage/',
+      'FROM busybox',
+      'COPY tools/ /',
+      'COPY app/ /app/',
+      'COPY --chown=1:1 app/run.sh /owned',
+      'COPY --from=build /stage/run.sh /multi',
+      '',
+    ].join('\n'),
+  });
+  await copyHostTools(ctx);
+  await run('setfattr', ['-n', 'security.capability', '-v', '0x0100000200040000000000000000000000000000', path.join(ctx, 'app/run.sh')]);
+  await run('setfattr', ['-n', 'user.note', '-v', 'hi', path.join(ctx, 'app/run.sh')]);
+  await run('setfattr', ['-n', 'user.dir', '-v', 'conf', path.join(ctx, 'app/conf')]);
+  const cap = 'security.capability=0x0100000200040000000000000000000000000000\nuser.note=0x6869';
+  const shown = ['# file: app/conf', 'user.dir=0x636f6e66', '', '# file: app/run.sh', cap, '', '# file: multi', cap, '', '# file: owned', cap].join('\n');
+  await bothWays('copyx:1', ctx, 'cd / && getfattr -d -m - -e hex app/conf app/run.sh multi owned', shown);
+});

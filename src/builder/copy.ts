@@ -38,6 +38,8 @@ import { resolveInRoot } from '../snapshot/rootpath.js';
 import { resolveChown } from '../runtime/user.js';
 import { decompress, sniffCompression } from '../util/decompress.js';
 import { extractInto } from './extract.js';
+import * as os from 'node:os';
+import { readXattrsOf, writeXattrs, xattrTag } from '../util/xattr.js';
 
 export interface CopyOptions {
   /** the merged root of the step */
@@ -122,18 +124,32 @@ interface Writer extends Selection {
   hash: XXHashAPI;
   /** large files copied by the kernel: hashed from where they landed, once the copy is done */
   large: { key: string; dst: string }[];
+  /** entries whose xattrs are read once the copy is done (one getfattr for all), and put on `dst` if set */
+  attrs: { key: string; src: string; dst?: string }[];
 }
 
 async function newWriter(keepOwner: boolean, rest: Partial<Writer> = {}): Promise<Writer> {
-  return { keepOwner, inodes: new Map(), consumed: new SourcesDescriber(keepOwner), hash: await loadHasher(), large: [], ...rest };
+  return { keepOwner, inodes: new Map(), consumed: new SourcesDescriber(keepOwner), hash: await loadHasher(), large: [], attrs: [], ...rest };
 }
 
-/** Hash the large files a copy wrote (what landed, not what the source holds now). */
+/**
+ * Hash the large files a copy wrote (what landed, not what the source holds now), and give the
+ * copies their sources' shipped xattrs (capabilities, ACLs, user.*), as BuildKit's copy does.
+ * Set last: a chown clears security.capability.
+ */
 async function finishConsumed(w: Writer): Promise<SourcesDigest> {
   for (const { key, dst } of w.large) {
     const size = statSync(dst).size;
     w.consumed.fill(key, size, hex64(await hashFileRaw(dst, size)));
   }
+  const found = await readXattrsOf(w.attrs.map((a) => a.src));
+  const changes: [string, string, Buffer][] = [];
+  for (const a of w.attrs) {
+    const list = found.get(a.src);
+    w.consumed.setXattrs(a.key, xattrTag(list));
+    if (a.dst !== undefined) for (const [name, value] of list ?? []) changes.push([a.dst.slice(1), name, value]);
+  }
+  await writeXattrs('/', changes, os.tmpdir());
   return w.consumed.result();
 }
 
@@ -214,7 +230,7 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
     if (!fresh) removeExisting(dst, true);
     const made = fresh || !existsSync(dst);
     if (made) mkdirSync(dst, { mode: 0o700 });
-    copyChildren(src, dst, st, w, ctxRel, excludeRel, made, key);
+    copyChildren(src, dst, st, w, ctxRel, excludeRel, made, key, true);
     applyMeta(dst, st, w, false);
     return;
   }
@@ -224,6 +240,7 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
     symlinkSync(target, dst);
     applyMeta(dst, st, w, true);
     w.consumed.add(key, st, undefined, target);
+    w.attrs.push({ key, src, dst });
     return;
   }
   if (st.isFile()) {
@@ -235,6 +252,7 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
       return;
     }
     copyFile(src, dst, st, w, key);
+    w.attrs.push({ key, src, dst });
     if (st.nlink > 1) w.inodes.set(inode, dst);
     return;
   }
@@ -242,11 +260,12 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
 }
 
 /**
- * The entries of directory `src` into directory `dst` (which keeps its own mode, owner and
- * times: `COPY dir/ /app/` copies what is in dir, not dir itself, as BuildKit does).
+ * The entries of directory `src` into directory `dst` (which keeps its own mode, owner, times
+ * and xattrs unless `own`: `COPY dir/ /app/` copies what is in dir, not dir itself, as BuildKit does).
  */
-function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel): void {
+function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel, own = false): void {
   w.consumed.add(key, st);
+  w.attrs.push({ key, src, ...(own ? { dst } : {}) });
   for (const name of readdirSync(src).sort()) {
     const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
@@ -375,8 +394,10 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
         const before = hex64(await hashFileRaw(m.abs, m.st.size));
         await extractInto(m.abs, root, target, file, instr.line);
         // an archive is streamed, not held: what was extracted is what it held, if it held still
-        if (hex64(await hashFileRaw(m.abs, statSync(m.abs).size)) === before) w.consumed.add(m.rel, m.st, before);
-        else w.consumed.taint(m.rel);
+        if (hex64(await hashFileRaw(m.abs, statSync(m.abs).size)) === before) {
+          w.consumed.add(m.rel, m.st, before);
+          w.attrs.push({ key: m.rel, src: m.abs });
+        } else w.consumed.taint(m.rel);
         continue;
       }
       if (m.st.isDirectory()) {

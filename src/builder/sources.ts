@@ -38,7 +38,7 @@ export class LayerSources {
   }
 
   private file(src: LayerSource, patterns: readonly string[], sel: { exclude?: readonly string[] }): string {
-    const id = sha256(JSON.stringify({ v: 1, chain: src.chain, patterns, exclude: sel.exclude ?? [] })).slice(7);
+    const id = sha256(JSON.stringify({ v: 2, chain: src.chain, patterns, exclude: sel.exclude ?? [] })).slice(7);
     return path.join(layout.views(this.root), `${id}.json`);
   }
 

@@ -21,16 +21,22 @@ function withMore(first: string, n: number): string {
   return n > 1 ? `${first} (+${n - 1} more)` : first;
 }
 
-/** `source changed: src/app.ts (+2 more)`, `source added: x`, `source removed: y`, `mode changed: f`. */
+/** `source changed: src/app.ts (+2 more)`, `source added: x`, `source removed: y`, `mode changed: f`, `xattrs changed: f`. */
 export function explainFiles(prev: Record<string, string>, cur: Record<string, string>): string | undefined {
   const added = Object.keys(cur).filter((k) => !(k in prev)).sort();
   const removed = Object.keys(prev).filter((k) => !(k in cur)).sort();
   const changed: string[] = [];
   const modes: string[] = [];
+  const xattrs: string[] = [];
+  const noXattr = (e: string): string => e.replace(/ xattr:[0-9a-f]+$/, '');
   for (const k of Object.keys(cur).sort()) {
     const a = prev[k];
     const b = cur[k];
     if (a === undefined || b === undefined || a === b) continue;
+    if (noXattr(a) === noXattr(b)) {
+      xattrs.push(k);
+      continue;
+    }
     const [ta, ma, ...ra] = a.split(' ');
     const [tb, mb, ...rb] = b.split(' ');
     if (ta === tb && ma !== mb && sameJson(ra, rb)) modes.push(k);
@@ -40,6 +46,7 @@ export function explainFiles(prev: Record<string, string>, cur: Record<string, s
   if (added.length) return withMore(`source added: ${added[0]}`, added.length);
   if (removed.length) return withMore(`source removed: ${removed[0]}`, removed.length);
   if (modes.length) return withMore(`mode changed: ${modes[0]}`, modes.length);
+  if (xattrs.length) return withMore(`xattrs changed: ${xattrs[0]}`, xattrs.length);
   return undefined;
 }
 

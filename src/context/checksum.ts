@@ -7,6 +7,7 @@ import { sha256 } from '../oci/digest.js';
 import { tempName } from '../util/fsx.js';
 import { type CopySource, type Selection, matchSource, walkSelected } from './select.js';
 import { layout } from '../store/layout.js';
+import { readXattrsOf, xattrTag } from '../util/xattr.js';
 
 let api: Promise<XXHashAPI> | undefined;
 function hasher(): Promise<XXHashAPI> {
@@ -14,11 +15,11 @@ function hasher(): Promise<XXHashAPI> {
   return api;
 }
 
-const STAT_MAGIC = Buffer.from('lbstat3\n');
+const STAT_MAGIC = Buffer.from('lbstat4\n');
 const STAT_END = Buffer.from('\nend\n');
-/** per file: dev, ino, size, mtimeMs, ctimeMs (float64) and the xxh64 (uint64) */
+/** per file: dev, ino, size, mtimeMs, ctimeMs (float64), the xxh64 and the xattr tag (uint64, 0: none) */
 const FIELDS = 5;
-const RECORD = FIELDS * 8 + 8;
+const RECORD = FIELDS * 8 + 16;
 
 /**
  * File content checksums (xxh64) remembered by (device, inode, size, mtime, ctime), persisted per
@@ -26,14 +27,18 @@ const RECORD = FIELDS * 8 + 8;
  * the second the scan started is not trusted (the racy-git problem: the file could still change
  * within the same timestamp granularity) and is not saved.
  *
- * Keyed by inode, in typed arrays: 48 bytes a file in memory and on disk, where a map of path
+ * Keyed by inode, in typed arrays: 56 bytes a file in memory and on disk, where a map of path
  * strings cost ~450 (contexts of 100,000s of files). A file without both its header and its end
- * marker (torn by a crash) is ignored.
+ * marker (torn by a crash) is ignored. The fingerprint of a file's shipped xattrs is remembered
+ * the same way (setting an xattr changes the ctime), so a warm build reads none.
  */
 export class StatCache {
   private readonly slotOf = new Map<number, number>(); // inode → slot
   private stats = new Float64Array(FIELDS * 1024);
   private hashes = new BigUint64Array(1024);
+  private xtags = new BigUint64Array(1024);
+  /** 1: the slot's xtag is known (a slot hashed now learns it once the walk has read xattrs) */
+  private xknown = new Uint8Array(1024);
   private used = 0;
   private dirty = false;
   private readonly scanSecond = Math.floor(Date.now() / 1000);
@@ -46,7 +51,7 @@ export class StatCache {
   ) {}
 
   static async open(storeRoot: string, contextRoot: string): Promise<StatCache> {
-    const file = path.join(layout.stat(storeRoot), `${sha256(contextRoot).slice(7, 23)}.v3`);
+    const file = path.join(layout.stat(storeRoot), `${sha256(contextRoot).slice(7, 23)}.v4`);
     const c = new StatCache(file, layout.tmp(storeRoot));
     const data = await readFile(file).catch(() => Buffer.alloc(0));
     const body = data.length - STAT_MAGIC.length - STAT_END.length;
@@ -55,6 +60,8 @@ export class StatCache {
         const slot = c.slot(data.readDoubleLE(off + 8));
         for (let f = 0; f < FIELDS; f++) c.stats[slot * FIELDS + f] = data.readDoubleLE(off + f * 8);
         c.hashes[slot] = data.readBigUInt64LE(off + FIELDS * 8);
+        c.xtags[slot] = data.readBigUInt64LE(off + FIELDS * 8 + 8);
+        c.xknown[slot] = 1;
       }
     }
     return c;
@@ -71,33 +78,71 @@ export class StatCache {
       const hashes = new BigUint64Array(this.hashes.length * 2);
       hashes.set(this.hashes);
       this.hashes = hashes;
+      const xtags = new BigUint64Array(this.xtags.length * 2);
+      xtags.set(this.xtags);
+      this.xtags = xtags;
+      const xknown = new Uint8Array(this.xknown.length * 2);
+      xknown.set(this.xknown);
+      this.xknown = xknown;
     }
     this.slotOf.set(ino, this.used);
     return this.used++;
   }
 
-  async contentHash(abs: string, st: Stats): Promise<string> {
+  /** The slot remembering this very file state, if one does. */
+  private current(st: Stats): number | undefined {
     const known = this.slotOf.get(st.ino);
-    if (known !== undefined) {
-      const b = known * FIELDS;
-      const v = this.stats;
-      if (v[b] === st.dev && v[b + 2] === st.size && v[b + 3] === st.mtimeMs && v[b + 4] === st.ctimeMs) {
-        this.reused++;
-        return hex64(this.hashes[known] as bigint);
-      }
+    if (known === undefined) return undefined;
+    const b = known * FIELDS;
+    const v = this.stats;
+    return v[b] === st.dev && v[b + 2] === st.size && v[b + 3] === st.mtimeMs && v[b + 4] === st.ctimeMs ? known : undefined;
+  }
+
+  async contentHash(abs: string, st: Stats): Promise<string> {
+    const cur = this.current(st);
+    if (cur !== undefined) {
+      this.reused++;
+      return hex64(this.hashes[cur] as bigint);
     }
+    const known = this.slotOf.get(st.ino);
     const h = await hashFileRaw(abs, st.size);
     this.hashed++;
     if (Math.floor(st.mtimeMs / 1000) < this.scanSecond && Math.floor(st.ctimeMs / 1000) < this.scanSecond) {
       const slot = this.slot(st.ino);
       this.stats.set([st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs], slot * FIELDS);
       this.hashes[slot] = h;
+      this.xknown[slot] = 0;
       this.dirty = true;
     } else if (known !== undefined) {
       this.stats[known * FIELDS + 3] = -1; // never matches again
       this.dirty = true;
     }
     return hex64(h);
+  }
+
+  /** The xattr tag ('' for none) remembered for this file state, undefined if it must be read. */
+  knownXattrTag(st: Stats): string | undefined {
+    const cur = this.current(st);
+    if (cur === undefined || this.xknown[cur] !== 1) return undefined;
+    const t = this.xtags[cur] as bigint;
+    return t === 0n ? '' : hex64(t);
+  }
+
+  /**
+   * Directories and symlinks are remembered here too (content hash 0): their ctime also moves
+   * with any xattr change, and a warm build then reads no xattrs at all.
+   */
+  rememberXattrTag(st: Stats, tag: string): void {
+    let cur = this.current(st);
+    if (cur === undefined && !st.isFile() && Math.floor(st.mtimeMs / 1000) < this.scanSecond && Math.floor(st.ctimeMs / 1000) < this.scanSecond) {
+      cur = this.slot(st.ino);
+      this.stats.set([st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs], cur * FIELDS);
+      this.hashes[cur] = 0n;
+    }
+    if (cur === undefined) return;
+    this.xtags[cur] = tag === '' ? 0n : BigInt(`0x${tag}`);
+    this.xknown[cur] = 1;
+    this.dirty = true;
   }
 
   async save(): Promise<void> {
@@ -107,9 +152,10 @@ export class StatCache {
     STAT_MAGIC.copy(out, 0);
     let off = STAT_MAGIC.length;
     for (let slot = 0; slot < this.used; slot++) {
-      if (this.stats[slot * FIELDS + 3] === -1) continue;
+      if (this.stats[slot * FIELDS + 3] === -1 || this.xknown[slot] !== 1) continue;
       for (let f = 0; f < FIELDS; f++) out.writeDoubleLE(this.stats[slot * FIELDS + f] as number, off + f * 8);
       out.writeBigUInt64LE(this.hashes[slot] as bigint, off + FIELDS * 8);
+      out.writeBigUInt64LE(this.xtags[slot] as bigint, off + FIELDS * 8 + 8);
       off += RECORD;
     }
     STAT_END.copy(out, off);
@@ -117,8 +163,9 @@ export class StatCache {
     const tmp = path.join(this.tmpDir, tempName('stat'));
     await writeFile(tmp, out.subarray(0, off + STAT_END.length));
     await rename(tmp, this.file);
-    // the formats of earlier versions (JSON), replaced by this one
-    await rm(this.file.replace(/\.v3$/, '.json'), { force: true });
+    // the formats of earlier versions (JSON, v3), replaced by this one
+    await rm(this.file.replace(/\.v4$/, '.json'), { force: true });
+    await rm(this.file.replace(/\.v4$/, '.v3'), { force: true });
     this.dirty = false;
   }
 }
@@ -179,6 +226,7 @@ export class SourcesDescriber {
   constructor(private readonly keepOwner: boolean) {}
 
   private readonly heads = new Map<string, string>();
+  private readonly xtags = new Map<string, string>();
 
   /**
    * `content`: the xxh64 (hex) of a regular file's bytes; left out, `fill` gives it later (a
@@ -210,16 +258,27 @@ export class SourcesDescriber {
     this.files[k] = `${head} ${size} ${content}`;
   }
 
+  /** The entry's shipped xattrs (xattrTag; '' for none): part of what COPY copies. */
+  setXattrs(key: string, tag: string): void {
+    if (tag !== '') this.xtags.set(key === '' ? '.' : key, tag);
+  }
+
   /** Force a difference from any key (an input that changed while it was being read). */
   taint(key: string): void {
     this.files[key === '' ? '.' : key] = `changed-while-read ${Date.now()}-${Math.random()}`;
   }
 
   result(): SourcesDigest {
+    // most trees have no xattrs: their entries are used as they are
+    const files = this.xtags.size ? { ...this.files } : this.files;
+    for (const [k, tag] of this.xtags) {
+      const v = files[k];
+      if (v !== undefined && !v.startsWith('h ')) files[k] = `${v} xattr:${tag}`; // a hard link has its first name's
+    }
     // one JSON array per entry: names and link targets may hold any byte but NUL, `\n` included
     const h = createHash('sha256');
-    for (const k of Object.keys(this.files).sort()) h.update(`${JSON.stringify([k, this.files[k]])}\n`);
-    return { digest: `sha256:${h.digest('hex')}`, files: this.files };
+    for (const k of Object.keys(files).sort()) h.update(`${JSON.stringify([k, files[k]])}\n`);
+    return { digest: `sha256:${h.digest('hex')}`, files };
   }
 }
 
@@ -230,6 +289,9 @@ function typeChar(st: Stats): string {
 /** Content hashes for files: the context's stat cache, or (a read-only view of layers) plain hashing. */
 export interface ContentHasher {
   contentHash(abs: string, st: Stats): Promise<string>;
+  /** an entry's xattr tag if remembered for this state ('' for none); undefined: read it */
+  knownXattrTag?(st: Stats): string | undefined;
+  rememberXattrTag?(st: Stats, tag: string): void;
 }
 
 export const plainHasher: ContentHasher = {
@@ -243,10 +305,16 @@ export const plainHasher: ContentHasher = {
  */
 export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: ContentHasher): Promise<SourcesDigest> {
   const d = new SourcesDescriber(source.keepOwner);
+  // xattrs not remembered are read afterwards, for all such entries at once
+  const unread: { key: string; abs: string; st: Stats }[] = [];
   const add = async (key: string, abs: string, st: Stats): Promise<void> => {
     if (st.isFile()) d.add(key, st, await cache.contentHash(abs, st));
     else if (st.isSymbolicLink()) d.add(key, st, undefined, readlinkSync(abs));
-    else d.add(key, st);
+    else if (st.isDirectory()) d.add(key, st);
+    else return;
+    const known = cache.knownXattrTag?.(st);
+    if (known === undefined) unread.push({ key, abs, st });
+    else d.setXattrs(key, known);
   };
   for (const pattern of patterns) {
     for (const m of matchSource(source, pattern)) {
@@ -254,6 +322,12 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
       if (!m.st.isDirectory()) continue;
       for (const e of walkSelected(sel, m.abs, m.real, '')) await add(e.ctxRel, e.abs, e.st);
     }
+  }
+  const found = await readXattrsOf(unread.map((u) => u.abs));
+  for (const u of unread) {
+    const tag = xattrTag(found.get(u.abs));
+    d.setXattrs(u.key, tag);
+    cache.rememberXattrTag?.(u.st, tag);
   }
   return d.result();
 }

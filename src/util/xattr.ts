@@ -1,6 +1,7 @@
 import { lazyExeca } from './exec.js';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { LbuildError } from '../errors.js';
 
 /*
@@ -79,25 +80,32 @@ export interface TreeXattrs {
   unshipped: Map<string, string[]>;
 }
 
-/** Every extended attribute under root, one getfattr for the whole tree (per-file calls would dominate large diffs). */
-export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
+/** Runs getfattr (dumping every attribute, hex values) and calls `each` per path and attribute. */
+async function getfattr(args: readonly string[], each: (file: string, name: string, value: Buffer) => void): Promise<void> {
   const execa = await lazyExeca();
-  const out = await execa('getfattr', ['-R', '-P', '--absolute-names', '-e', 'hex', '-m', '-', '-d', root], { reject: false, stdin: 'ignore', stripFinalNewline: false }).catch((e: unknown) => {
+  // a path that vanished since it was listed is reported on stderr and skipped (exit 1): its caller sees it gone
+  const out = await execa('getfattr', ['-P', '--absolute-names', '-e', 'hex', '-m', '-', '-d', ...args], { reject: false, stdin: 'ignore', stripFinalNewline: false }).catch((e: unknown) => {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LbuildError('getfattr is not installed (Debian: apt-get install attr)');
     throw e;
   });
-  const result: TreeXattrs = { opaque: new Set(), shipped: new Map(), unshipped: new Map() };
-  let rel: string | undefined;
+  let file: string | undefined;
   for (const line of out.stdout.split('\n')) {
     if (line.startsWith('# file: ')) {
-      rel = path.relative(root, unescapeGetfattr(line.slice('# file: '.length))).split(path.sep).join('/');
+      file = unescapeGetfattr(line.slice('# file: '.length));
       continue;
     }
     const eq = line.indexOf('=');
-    if (rel === undefined || eq <= 0) continue;
-    const name = unescapeGetfattr(line.slice(0, eq));
+    if (file === undefined || eq <= 0) continue;
     const raw = line.slice(eq + 1);
-    const value = raw.startsWith('0x') ? Buffer.from(raw.slice(2), 'hex') : Buffer.from(raw.replace(/^"|"$/g, ''));
+    each(file, unescapeGetfattr(line.slice(0, eq)), raw.startsWith('0x') ? Buffer.from(raw.slice(2), 'hex') : Buffer.from(raw.replace(/^"|"$/g, '')));
+  }
+}
+
+/** Every extended attribute under root, one getfattr for the whole tree (per-file calls would dominate large diffs). */
+export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
+  const result: TreeXattrs = { opaque: new Set(), shipped: new Map(), unshipped: new Map() };
+  await getfattr(['-R', '--', root], (file, name, value) => {
+    const rel = path.relative(root, file).split(path.sep).join('/');
     if (name === OPAQUE_XATTR) {
       if (value.toString() === 'y') result.opaque.add(rel);
     } else if (shippedXattr(name)) {
@@ -107,8 +115,43 @@ export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
     } else if (!name.startsWith('trusted.overlay.')) {
       result.unshipped.set(rel, [...(result.unshipped.get(rel) ?? []), name]);
     }
-  }
+  });
   return result;
+}
+
+/** Bytes of path arguments per getfattr run (well under Linux's 2 MiB for arguments and environment). */
+const ARG_BYTES = 512 * 1024;
+
+/**
+ * The attributes that ship (see shippedXattr) of the given absolute paths, none followed at the
+ * last component; paths without any are left out. A few getfattr runs for any number of paths.
+ */
+export async function readXattrsOf(paths: readonly string[]): Promise<Map<string, Xattrs>> {
+  const found = new Map<string, Xattrs>();
+  const each = (file: string, name: string, value: Buffer): void => {
+    if (!shippedXattr(name)) return;
+    const list = found.get(file) ?? [];
+    list.push([name, value]);
+    found.set(file, list);
+  };
+  for (let i = 0; i < paths.length; ) {
+    const batch: string[] = [];
+    for (let bytes = 0; i < paths.length && (batch.length === 0 || bytes < ARG_BYTES); i++) {
+      const p = paths[i] as string;
+      batch.push(p);
+      bytes += Buffer.byteLength(p) + 1;
+    }
+    await getfattr(['--', ...batch], each);
+  }
+  return found;
+}
+
+/** A short fingerprint of a path's shipped attributes, for cache keys ('' for none). */
+export function xattrTag(list: Xattrs | undefined): string {
+  if (!list?.length) return '';
+  const h = createHash('sha256');
+  for (const [name, value] of [...list].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) h.update(`${name}=${value.toString('hex')}\n`);
+  return h.digest('hex').slice(0, 16);
 }
 
 /** getfattr's path quoting (\ooo for bytes setfattr could not read back). */
