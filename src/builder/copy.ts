@@ -366,7 +366,7 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       continue;
     }
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || raw.startsWith('git@')) {
-      throw new LbuildError(`${file}:${instr.line}: ${instr.kind} of ${raw} is not supported (${isAdd ? 'only http(s) URLs' : 'COPY takes no URL: use ADD'})`);
+      throw new LbuildError(`${file}:${instr.line}: ${instr.kind} of ${raw} is not supported (${isAdd ? 'only http(s) URLs and git repositories' : 'COPY takes no URL: use ADD'})`);
     }
     const pattern = cleanSource(raw, file, instr.line);
     const hits = matchSource(source, pattern);

@@ -124,6 +124,11 @@ function explainOp(a: Record<string, unknown>, b: Record<string, unknown>, text:
     const changed = ((Array.isArray(b.urls) ? b.urls : []) as unknown[][]).find((u, i) => !sameJson(u, pa[i]));
     return `source changed: ${String(changed?.[0] ?? 'a URL')} (its content)`;
   }
+  if (!sameJson(a.git ?? null, b.git ?? null)) {
+    const [remote, from] = (Array.isArray(a.git) ? a.git : []) as string[];
+    const [, to] = (Array.isArray(b.git) ? b.git : []) as string[];
+    return `source changed: ${remote ?? 'a git repository'} (commit ${String(from ?? 'unset').slice(0, 12)} → ${String(to ?? 'unset').slice(0, 12)})`;
+  }
   if (!sameJson(a.mounts, b.mounts)) return 'mounts changed';
   if (!sameJson(a.bindSources ?? null, b.bindSources ?? null)) {
     const mounts = (Array.isArray(b.mounts) ? b.mounts : []) as { type?: string; from?: string; source?: string }[];

@@ -7,6 +7,10 @@ import { expandInstruction } from '../../dockerfile/scope.js';
 import { executeCopy } from '../copy.js';
 import { DockerfileError } from '../../dockerfile/errors.js';
 import { type FetchedUrl, fetchUrl, isHttpUrl } from '../url-source.js';
+import { type GitSource, type ResolvedGit, checkoutGit, gitDisplay, parseGitSource, resolveGit } from '../git-source.js';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { tempName } from '../../util/fsx.js';
 import { type PreparedStep, type StepEnv, type StepState, createdBy } from './step.js';
 
 /**
@@ -28,16 +32,30 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
   const x = expandInstruction(instr, state.scope);
   const workdir = cfg.WorkingDir || '/';
   // ADD <url>: fetched now, keyed by content (a URL string alone says nothing of what it serves)
+  const what = `${env.file}:${x.line}: ADD`;
+  // ADD <git URL>: the ref resolved to a commit now; the commit is the key
+  const gitSrc = x.kind === 'ADD' ? x.sources.map(parseGitSource).find((g) => g !== undefined) : undefined;
+  let git: { src: GitSource; resolved: ResolvedGit } | undefined;
+  if (gitSrc) {
+    if (x.sources.length !== 1) throw new DockerfileError(env.file, x.line, 'ADD of a git repository takes it as its only source');
+    if (gitSrc.subdir?.split('/').includes('..')) throw new DockerfileError(env.file, x.line, `ADD ${gitDisplay(gitSrc)}: the subdirectory ${gitSrc.subdir} is outside the repository`);
+    const resolved = await resolveGit(gitSrc, what);
+    if (x.checksum !== undefined && !(x.checksum.length >= 7 && resolved.commit.startsWith(x.checksum))) {
+      throw new DockerfileError(env.file, x.line, `ADD --checksum=${x.checksum}: ${gitDisplay(gitSrc)} is at commit ${resolved.commit}`);
+    }
+    git = { src: gitSrc, resolved };
+  }
   const urls = new Map<string, FetchedUrl>();
-  if (x.kind === 'ADD') for (const s of x.sources) if (isHttpUrl(s)) urls.set(s, await fetchUrl(env.store, s, x.checksum, `${env.file}:${x.line}: ADD`));
-  if (x.checksum !== undefined && urls.size === 0) throw new DockerfileError(env.file, x.line, 'ADD --checksum is only for http(s) sources');
-  const patterns = x.sources.filter((s) => !s.startsWith('<<') && !urls.has(s)).map((s) => cleanSource(s, env.file, x.line));
+  if (x.kind === 'ADD' && !git) for (const s of x.sources) if (isHttpUrl(s)) urls.set(s, await fetchUrl(env.store, s, x.checksum, what));
+  if (x.checksum !== undefined && urls.size === 0 && !git) throw new DockerfileError(env.file, x.line, 'ADD --checksum is only for http(s) and git sources');
+  const patterns = git ? [] : x.sources.filter((s) => !s.startsWith('<<') && !urls.has(s)).map((s) => cleanSource(s, env.file, x.line));
   const layers = x.from !== undefined ? await env.layerSource(x.from, x.line, stage) : undefined;
   const op: Record<string, unknown> = {
     kind: x.kind, sources: x.sources, dest: x.dest, workdir, chown: x.chown ?? null, chmod: x.chmod ?? null,
     exclude: x.exclude, parents: x.parents, heredocs: x.heredocs.map((h) => [h.name, h.content]), from: layers?.id ?? null,
     ...(x.unpack !== undefined ? { unpack: x.unpack } : {}),
     ...(urls.size ? { urls: [...urls.values()].map((u) => [u.url, u.digest, u.name, u.lastModified ?? null]) } : {}),
+    ...(git ? { git: [gitDisplay(git.src), git.resolved.commit, x.keepGitDir] } : {}),
   };
   let digest: { digest: string; files?: Record<string, string> };
   if (layers) digest = await env.layerSources.digest(layers, patterns, x.exclude);
@@ -52,6 +70,17 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
     ...(layers ? { from: layers.what } : {}),
     createdBy: createdBy(instr, cfg.Shell, state.scope),
     execute: async (snap) => {
+      if (git) {
+        const dir = path.join(env.store.tmpDir, tempName('git'));
+        try {
+          await checkoutGit(git.src, git.resolved, dir, x.keepGitDir, what);
+          const instr = { ...x, sources: [git.src.subdir ?? '.'], unpack: false };
+          await executeCopy(instr, { root: dir, keepOwner: false, what: gitDisplay(git.src) }, { dest: snap.merged, workdir }, env.file);
+        } finally {
+          await fsp.rm(dir, { recursive: true, force: true });
+        }
+        return {};
+      }
       await raceWindowForTests();
       const opened = layers ? await env.layerSources.open(layers) : { source: await env.context(), release: async () => undefined };
       try {
