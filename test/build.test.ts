@@ -318,3 +318,12 @@ test('lbuild run: a throwaway container of an image', async () => {
   const again = await lbuild(root, ['run', 'runme:1']);
   assert.equal(again.stdout, 'kept', 'changes of a run are discarded');
 });
+
+test('lbuild run --entrypoint and --user replace the image\'s, as docker run', async () => {
+  await buildOk({ Dockerfile: 'FROM busybox\nUSER 1000:1000\nENTRYPOINT ["echo", "entry"]\nCMD ["cmd"]' }, ['-t', 'entry:1']);
+  assert.equal((await lbuildOk(root, ['run', 'entry:1'])).stdout, 'entry cmd');
+  assert.equal((await lbuildOk(root, ['run', 'entry:1', 'arg'])).stdout, 'entry arg');
+  // --entrypoint drops the image's CMD; '' means none
+  assert.equal((await lbuildOk(root, ['run', '--entrypoint', 'id', 'entry:1', '-u'])).stdout, '1000');
+  assert.equal((await lbuildOk(root, ['run', '--entrypoint', '', '--user', '0:0', 'entry:1', 'sh', '-c', 'id -u; id -g'])).stdout, '0\n0');
+});

@@ -19,11 +19,35 @@ import { runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
 import { tagCommand } from './commands/tag.js';
 
+/** `lbuild run` options that take a value (the token after them is not the image). */
+const RUN_VALUE_OPTIONS = new Set(['--root', '-e', '--env', '--network', '--entrypoint', '-u', '--user']);
+
+/**
+ * As docker run: everything after the image is the container's command, options included
+ * (`run img ls -la`, `run --entrypoint id img -u`), handed over as one hidden option.
+ */
+function splitRunCommand(args: string[]): string[] {
+  // the command word comes after any global options (`--root DIR run …`)
+  let start = 0;
+  while (start < args.length && (args[start] as string).startsWith('-')) start += args[start] === '--root' ? 2 : 1;
+  if (args[start] !== 'run') return args;
+  for (let i = start + 1; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--') return args;
+    if (!a.startsWith('-') || a === '-') {
+      const tail = args.slice(i + 1);
+      return tail.length ? [...args.slice(0, i + 1), `--command-json=${JSON.stringify(tail)}`] : args;
+    }
+    if (RUN_VALUE_OPTIONS.has(a)) i++;
+  }
+  return args;
+}
+
 /** Run the CLI; resolves to the exit code. Errors become one line on stderr (a stack only with --debug). */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes('--debug');
   // yargs reads `--no-X` as "X is false": give --no-cache-filter an internal name
-  const argv = args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter'));
+  const argv = splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter')));
   const cli = yargs(argv)
     .scriptName('lbuild')
     .usage('$0 [build] [options] CONTEXT\n$0 <command> [options]')

@@ -14,6 +14,9 @@ interface Args extends GlobalArgs {
   rm?: boolean;
   env?: string[];
   network: string;
+  entrypoint?: string;
+  user?: string;
+  commandJson?: string;
 }
 
 export const runCommand: CommandModule<GlobalArgs, Args> = {
@@ -26,20 +29,25 @@ export const runCommand: CommandModule<GlobalArgs, Args> = {
       .option('rm', { type: 'boolean', default: true, describe: 'remove the container afterwards (always: containers are ephemeral)' })
       .option('env', { alias: 'e', type: 'string', describe: 'K=V environment variable (repeatable)' })
       .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
+      .option('entrypoint', { type: 'string', describe: 'run this instead of the image\'s ENTRYPOINT (\'\' for none), as docker run' })
+      .option('command-json', { type: 'string', hidden: true, describe: 'the command after the image (set by the CLI: options there are the command\'s)' })
+      .option('user', { alias: 'u', type: 'string', describe: 'user[:group] (name or id) instead of the image\'s USER' })
       .parserConfiguration({ 'unknown-options-as-args': true }) as unknown as Argv<Args>,
   handler: async (argv) => {
     const store = await openStore(argv);
     const img = await store.getImage(argv.image);
     const cfg = img.config.config;
-    const cmd = asArray(argv.cmd);
-    const args = [...(cfg.Entrypoint ?? []), ...(cmd.length ? cmd : (cfg.Cmd ?? []))];
+    const cmd = argv.commandJson !== undefined ? (JSON.parse(argv.commandJson) as string[]) : asArray(argv.cmd);
+    // as docker run: --entrypoint replaces the image's and drops its CMD
+    const entrypoint = argv.entrypoint !== undefined ? (argv.entrypoint === '' ? [] : [argv.entrypoint]) : (cfg.Entrypoint ?? []);
+    const args = [...entrypoint, ...(cmd.length ? cmd : argv.entrypoint !== undefined ? [] : (cfg.Cmd ?? []))];
     if (args.length === 0) throw new UsageError(`${argv.image} has no CMD or ENTRYPOINT: give a command`);
     const snapshotter = new Snapshotter(store);
     const release = installSignalCleanup(store.tmpDir);
     const snap = await snapshotter.prepare(img.config.rootfs.diff_ids);
     let code = 0;
     try {
-      const user = resolveUser(snap.merged, cfg.User);
+      const user = resolveUser(snap.merged, argv.user ?? cfg.User);
       const env = [...(cfg.Env ?? [])];
       for (const [k, v] of parsePairs(asArray(argv.env), '--env', true)) env.push(`${k}=${v}`);
       if (!env.some((e) => e.startsWith('PATH='))) env.push(`PATH=${DEFAULT_PATH}`);

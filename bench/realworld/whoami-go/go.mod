@@ -1,0 +1,3 @@
+module example.invalid/whoami
+
+go 1.19
