@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -16,10 +16,10 @@ storeFixture((d, r) => {
 });
 
 /** Start a build whose RUN sleeps; resolve once the RUN has printed its marker (the sandbox is up). */
-async function startSleepingBuild(name: string): Promise<{ child: ResultPromise }> {
+async function startSleepingBuild(name: string, mount = '', extra: string[] = [], env: Record<string, string> = {}): Promise<{ child: ResultPromise }> {
   // an unusual duration, so that no other `sleep` on the machine is taken for the sandboxed one
-  const ctx = await writeContext(path.join(dir, name), { Dockerfile: 'FROM busybox\nRUN echo $((6*7))-sleeping && sleep 3607\n' });
-  const child = execa(process.execPath, [BIN, '--root', root, 'build', '--progress', 'plain', ctx], { reject: false, all: true, buffer: true });
+  const ctx = await writeContext(path.join(dir, name), { Dockerfile: `FROM busybox\nRUN ${mount} echo $((6*7))-sleeping && sleep 3607\n` });
+  const child = execa(process.execPath, [BIN, '--root', root, 'build', '--progress', 'plain', ...extra, ctx], { reject: false, all: true, buffer: true, env });
   const deadline = Date.now() + 20_000;
   let seen = '';
   child.all?.on('data', (c: Buffer) => {
@@ -69,4 +69,21 @@ test('a build killed with SIGKILL leaves a stale mount that the next command cle
   assert.deepEqual(mountsUnder(root), [], 'the next build released the stale mount');
   assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
   assert.doesNotMatch(await processesAfterKill(), /sleep 3607/, "the killed build's container was reaped");
+});
+
+test('22.8: a secret file lives on a tmpfs of its own: a SIGKILLed build leaves it on no disk, and the next command unmounts it', async () => {
+  const value = `s3cr3t-${Math.random().toString(16).slice(2)}`;
+  const { child } = await startSleepingBuild('ctx-secret', '--mount=type=secret,id=tok', ['--secret', 'id=tok,env=TOK_VALUE'], { TOK_VALUE: value });
+  const tmpfs = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.startsWith('tmpfs ') && l.includes(`${root}/tmp/`));
+  assert.equal(tmpfs.length, 1, 'the secret is on a tmpfs under the store');
+  child.kill('SIGKILL');
+  await child;
+  // -xdev: the store's own filesystem, not the tmpfs mounted in it
+  const onDisk = await execa('find', [root, '-xdev', '-type', 'f', '-exec', 'grep', '-lF', '--', value, '{}', '+'], { reject: false });
+  assert.equal(onDisk.stdout, '', "no file on the store's disk holds the secret");
+  assert.ok(readFileSync('/proc/mounts', 'utf8').includes(`${root}/tmp/secret-`), 'the killed build left the tmpfs (RAM only) behind');
+  const ctx = await writeContext(path.join(dir, 'ctx-after-secret'), { Dockerfile: 'FROM busybox\nRUN echo fine > /fine2\n' });
+  await lbuildOk(root, ['build', ctx]);
+  assert.deepEqual(mountsUnder(root), [], 'the stale tmpfs was unmounted');
+  assert.deepEqual(await fsp.readdir(path.join(root, 'tmp')), []);
 });

@@ -21,6 +21,8 @@ const WORK = process.env.REALWORLD_DIR ?? '/var/tmp/lbuild-realworld';
 const CASES = path.join(REPO, 'bench', 'realworld');
 const OUT = path.join(REPO, 'bench', 'REALWORLD.md');
 const DOCKER = '/usr/bin/docker';
+/** The host's CA bundle, for cases whose RUN talks TLS through a proxy this machine trusts. */
+const SECRETS = ['--secret', 'id=hostca,src=/etc/ssl/certs/ca-certificates.crt'];
 
 /**
  * Paths whose bytes legitimately differ between two builds of the same Dockerfile, whoever builds
@@ -128,12 +130,12 @@ async function main(): Promise<void> {
       const o: Outcome = { name, diffs: [], volatile: new Map() };
       outcomes.push(o);
       process.stdout.write(`== ${name}\n`);
-      const [lb, lbs] = await timed(() => lbuild(root, ['build', '--progress', 'plain', '-t', `rw-${name}`, ctx]));
+      const [lb, lbs] = await timed(() => lbuild(root, ['build', '--progress', 'plain', ...SECRETS, '-t', `rw-${name}`, ctx]));
       await fsp.writeFile(path.join(WORK, `${name}.lbuild.log`), lb.stderr);
       if (lb.exitCode === 0) o.lbuildSeconds = lbs;
       else o.lbuildError = oneLine(lb.stderr);
       const [bk, bks] = await timed(() =>
-        execa(DOCKER, ['-H', `unix://${sock}`, 'build', '--network', 'host', '--progress', 'plain', '-t', `rw-${name}`, ctx], { reject: false, env: { DOCKER_BUILDKIT: '1' }, stdin: 'ignore', all: true }),
+        execa(DOCKER, ['-H', `unix://${sock}`, 'build', '--network', 'host', '--progress', 'plain', ...SECRETS, '-t', `rw-${name}`, ctx], { reject: false, env: { DOCKER_BUILDKIT: '1' }, stdin: 'ignore', all: true }),
       );
       await fsp.writeFile(path.join(WORK, `${name}.buildkit.log`), String(bk.all));
       if (bk.exitCode === 0) o.buildkitSeconds = bks;

@@ -254,3 +254,29 @@ test('bad input: one clear line, exit 1 or 2, no stack trace, the store unchange
   assert.deepEqual([...a].filter((x) => !b.has(x)), [], 'nothing added to the store');
   assert.deepEqual([...b].filter((x) => !a.has(x)), [], 'nothing removed from the store');
 });
+
+test('22.8: messages name the place: -f DIR, a non-UTF-8 file name, a user that does not exist, cache uid=abc', async () => {
+  const r = path.join(dir, 'msg-store');
+  await importBusybox(r, 'busybox:latest');
+  const base = path.join(dir, 'msgs');
+  const cases: [string, Record<string, string>, string[], RegExp][] = [
+    ['f-dir', { Dockerfile: 'FROM busybox\n' }, ['build', '-f', '.'], /^lbuild: \. is a directory: -f takes the Dockerfile itself \(e\.g\. \.\/Dockerfile\)$/],
+    ['chown', { Dockerfile: 'FROM busybox\nCOPY --chown=nope x /x\n', x: '' }, ['build'], /^lbuild: Dockerfile:2: --chown=nope: unable to find user nope/],
+    ['user', { Dockerfile: 'FROM busybox\nUSER ghost\nRUN true\n' }, ['build'], /^lbuild: Dockerfile:3: unable to find user ghost/],
+    ['cache-uid', { Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/c,uid=abc true\n' }, ['build'], /^lbuild: Dockerfile:2: --mount uid=abc: a number is required$/],
+    ['bad-name', { Dockerfile: 'FROM busybox\nCOPY . /x\n' }, ['build'], /^lbuild: Dockerfile:2: bad\uFFFDname: the file name is not valid UTF-8, which lbuild cannot copy \(rename it, or leave it out in \.dockerignore\)$/],
+  ];
+  for (const [name, files, args, want] of cases) {
+    const c = await writeContext(path.join(base, name), files);
+    // a name with the byte 0xff (Node cannot write such a name itself)
+    if (name === 'bad-name') await execa('sh', ['-c', `printf x > "$(printf 'bad\\377name')"`], { cwd: c });
+    const res = await execa(process.execPath, [BIN, '--root', r, ...args, '.'], { reject: false, stdin: 'ignore', cwd: c });
+    const errLines = String(res.stderr).trim().split('\n').filter((l) => l.startsWith('lbuild:'));
+    assert.equal(errLines.length, 1, `${name}: one error line:\n${res.stderr}`);
+    assert.match(errLines[0] ?? '', want, name);
+  }
+  // the same name left out by .dockerignore is no error
+  await fsp.writeFile(path.join(base, 'bad-name', '.dockerignore'), 'bad*\n');
+  const ok = await execa(process.execPath, [BIN, '--root', r, 'build', '.'], { reject: false, stdin: 'ignore', cwd: path.join(base, 'bad-name') });
+  assert.equal(ok.exitCode, 0, ok.stderr);
+});

@@ -328,6 +328,8 @@ export class Builder {
         if (r.cache === 'hit') v.cached();
         else v.done();
       } catch (e) {
+        // every failure of a step names its line (`--chown=nope: …` alone does not say where)
+        if (e instanceof LbuildError && !(e instanceof DockerfileError) && !e.message.startsWith(`${this.plan.file}:`)) e.message = `${this.plan.file}:${instr.line}: ${e.message}`;
         const message = e instanceof Error ? e.message : String(e);
         v.error(message);
         this.steps.push({

@@ -29,7 +29,7 @@ import { hasWildcard } from '../context/glob.js';
 import { makeMatcher } from '../context/ignore.js';
 import type { XXHashAPI } from 'xxhash-wasm';
 import { type SourcesDigest, SourcesDescriber, hashFileRaw, hex64, loadHasher } from '../context/checksum.js';
-import { type CopySource, type Selection, childVisible, cleanSource, matchSource } from '../context/select.js';
+import { type CopySource, type Selection, childVisible, cleanSource, lstatEntry, matchSource } from '../context/select.js';
 
 export type { CopySource } from '../context/select.js';
 import type { CopyInstr } from '../dockerfile/instructions.js';
@@ -269,8 +269,8 @@ function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: st
   for (const name of readdirSync(src).sort()) {
     const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
-    const cst = lstatSync(path.join(src, name));
-    if (!childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
+    const cst = lstatEntry(path.join(src, name), childCtx, w, childEx);
+    if (!cst || !childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
     copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh);
   }
 }

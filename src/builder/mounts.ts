@@ -8,6 +8,7 @@ import { resolveInRoot } from '../snapshot/rootpath.js';
 import { type CopySource, copyContextView } from './copy.js';
 import { cleanSource } from '../context/select.js';
 import { tempName } from '../util/fsx.js';
+import { mountTmpfs, unmount } from '../snapshot/overlay.js';
 import { layout } from '../store/layout.js';
 
 /** `--secret id=X,src=FILE` or `id=X,env=VAR`. */
@@ -144,9 +145,14 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
         }
         if (o.env !== undefined) env.push([o.env, value.toString('utf8')]);
         if (envOnly) continue;
-        // a private copy, 0400 (or mode=) and root's (or uid=/gid=), whatever the host file's mode
-        const file = path.join(ctx.store.tmpDir, tempName('secret'));
-        cleanups.push(() => fsp.rm(file, { force: true }));
+        // a private copy, 0400 (or mode=) and root's (or uid=/gid=), whatever the host file's mode,
+        // on a tmpfs of its own: a secret never reaches a disk, even if lbuild is killed
+        const dir = path.join(ctx.store.tmpDir, tempName('secret'));
+        await fsp.mkdir(dir, { mode: 0o700 });
+        cleanups.push(() => fsp.rm(dir, { recursive: true, force: true }));
+        await mountTmpfs(dir, value.length);
+        cleanups.push(() => unmount(dir));
+        const file = path.join(dir, 'value');
         await fsp.writeFile(file, value, { mode: 0o400 });
         await fsp.chown(file, Number(o.uid ?? 0), Number(o.gid ?? 0));
         await fsp.chmod(file, o.mode ? Number.parseInt(o.mode, 8) & 0o7777 : 0o400);
@@ -193,7 +199,7 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
       }
     }
   } catch (e) {
-    for (const c of cleanups) await c().catch(() => undefined);
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
     throw e;
   }
   return {
@@ -201,8 +207,9 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
     stubs,
     env,
     bindDigests,
+    // last made, first undone (a secret's tmpfs is unmounted before its directory goes)
     release: async () => {
-      for (const c of cleanups) await c().catch(() => undefined);
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
     },
   };
 }

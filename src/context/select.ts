@@ -125,10 +125,25 @@ export function hasIncluded(dir: string, ctxRel: string, ignore: IgnoreMatcher):
   for (const name of readdirSync(dir)) {
     const rel = `${ctxRel}/${name}`;
     if (!ignore.ignores(rel)) return true;
-    const st = lstatSync(path.join(dir, name));
-    if (st.isDirectory() && hasIncluded(path.join(dir, name), rel, ignore)) return true;
+    const st = lstatEntry(path.join(dir, name), rel, { ignore });
+    if (st?.isDirectory() && hasIncluded(path.join(dir, name), rel, ignore)) return true;
   }
   return false;
+}
+
+/**
+ * lstat of a directory entry. Node reads names as UTF-8: a name that is not cannot be opened
+ * again by the name it was read as (U+FFFD in place of its bytes). Such an entry is skipped when
+ * .dockerignore or --exclude leaves it out anyway, and otherwise named in a one-line error.
+ */
+export function lstatEntry(abs: string, ctxRel: string, sel: Selection, exRel = ctxRel): Stats | undefined {
+  try {
+    return lstatSync(abs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !path.basename(abs).includes('\uFFFD')) throw e;
+    if (sel.exclude?.ignores(exRel) || sel.ignore?.ignores(ctxRel)) return undefined;
+    throw new LbuildError(`${ctxRel}: the file name is not valid UTF-8, which lbuild cannot copy (rename it, or leave it out in .dockerignore)`);
+  }
 }
 
 /** Every selected entry below a directory, depth first in name order. */
@@ -137,8 +152,8 @@ export function* walkSelected(sel: Selection, dirAbs: string, ctxRel: string, ex
     const abs = path.join(dirAbs, name);
     const c = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const e = exRel === '' ? name : `${exRel}/${name}`;
-    const st = lstatSync(abs);
-    if (!childVisible(sel, abs, c, e, st)) continue;
+    const st = lstatEntry(abs, c, sel, e);
+    if (!st || !childVisible(sel, abs, c, e, st)) continue;
     yield { abs, ctxRel: c, exRel: e, st };
     if (st.isDirectory()) yield* walkSelected(sel, abs, c, e);
   }

@@ -33,6 +33,18 @@ async function mount(cwd: string, options: string, target: string): Promise<void
   active.add(target);
 }
 
+/**
+ * A private tmpfs (RAM only) at `target`: for what must never reach a disk (secret files). Tracked
+ * like the overlay mounts, so signals release it, and a killed process's is reaped (recoverStale).
+ */
+export async function mountTmpfs(target: string, bytes: number): Promise<void> {
+  const execa = await lazyExeca();
+  const size = Math.max(64 * 1024, Math.ceil(bytes / 4096) * 4096 + 64 * 1024);
+  const r = await execa('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700,nosuid,nodev,noexec`, 'tmpfs', target], { reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new LbuildError(`tmpfs mount for secrets failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  active.add(target);
+}
+
 export async function unmount(target: string): Promise<void> {
   const execa = await lazyExeca();
   let r = await execa('umount', [target], { reject: false, stdin: 'ignore' });

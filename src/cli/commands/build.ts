@@ -1,4 +1,5 @@
 import { promises as fsp } from 'node:fs';
+import { readDockerfileText } from '../../dockerfile/read.js';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { parseDockerfile } from '../../dockerfile/parse.js';
@@ -77,9 +78,7 @@ export async function readDockerfile(argv: BuildArgs): Promise<{ path: string; t
   const st = await fsp.stat(context).catch(() => undefined);
   if (!st?.isDirectory()) throw new UsageError(`build context ${argv.context}: not a directory`);
   const file = argv.file ? path.resolve(argv.file) : path.join(context, 'Dockerfile');
-  const text = await fsp.readFile(file, 'utf8').catch(() => {
-    throw new UsageError(`${argv.file ?? path.join(argv.context, 'Dockerfile')}: no such Dockerfile`);
-  });
+  const text = await readDockerfileText(file, argv.file ?? path.join(argv.context, 'Dockerfile'));
   return { path: file, text, display: argv.file ? argv.file : 'Dockerfile' };
 }
 

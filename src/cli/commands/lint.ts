@@ -1,9 +1,9 @@
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { BuildRecords } from '../../cache/records.js';
 import { parseDockerfile } from '../../dockerfile/parse.js';
-import { LbuildError, UsageError } from '../../errors.js';
+import { readDockerfileText } from '../../dockerfile/read.js';
+import { LbuildError } from '../../errors.js';
 import { failsThreshold, lint, lintSarif, lintText } from '../../lint/engine.js';
 import type { Severity } from '../../lint/types.js';
 import { type GlobalArgs, openStore, print, printJson } from '../common.js';
@@ -24,9 +24,7 @@ export const lintCommand: CommandModule<GlobalArgs, Args> = {
       .option('failure-threshold', { type: 'string', choices: ['error', 'warning', 'info', 'none'], default: 'warning' }) as Argv<Args>,
   handler: async (argv) => {
     const file = path.resolve(argv.file);
-    const source = await fsp.readFile(file, 'utf8').catch(() => {
-      throw new UsageError(`${argv.file}: no such Dockerfile`);
-    });
+    const source = await readDockerfileText(file, argv.file);
     const df = parseDockerfile(source, argv.file);
     const store = await openStore(argv).catch(() => undefined);
     const history = store ? await new BuildRecords(store.root).history() : [];
