@@ -8,6 +8,14 @@ export class LbuildError extends Error {
   }
 }
 
+/** An error whose message already names the file (and line) it is about: no step prefix is added. */
+export class LocatedError extends LbuildError {
+  constructor(message: string, exitCode = 1) {
+    super(message, exitCode);
+    this.name = 'LocatedError';
+  }
+}
+
 /** Bad command-line usage (exit 2). */
 export class UsageError extends LbuildError {
   constructor(message: string) {

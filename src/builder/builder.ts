@@ -10,7 +10,7 @@ import type { Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unusedBuildArgs } from '../dockerfile/plan.js';
 import { hostPlatform, hostPlatformString } from '../dockerfile/scope.js';
-import { LbuildError } from '../errors.js';
+import { LbuildError, LocatedError } from '../errors.js';
 import { creationTime } from '../image/import.js';
 import { emptyConfig, withCreated, withLabels, withWorkdir } from '../oci/config.js';
 import { type Digest, sha256 } from '../oci/digest.js';
@@ -329,7 +329,7 @@ export class Builder {
         else v.done();
       } catch (e) {
         // every failure of a step names its line (`--chown=nope: …` alone does not say where)
-        if (e instanceof LbuildError && !(e instanceof DockerfileError) && !e.message.startsWith(`${this.plan.file}:`)) e.message = `${this.plan.file}:${instr.line}: ${e.message}`;
+        if (e instanceof LbuildError && !(e instanceof LocatedError) && !e.message.startsWith(`${this.plan.file}:`)) e.message = `${this.plan.file}:${instr.line}: ${e.message}`;
         const message = e instanceof Error ? e.message : String(e);
         v.error(message);
         this.steps.push({

@@ -38,6 +38,7 @@ import { resolveInRoot } from '../snapshot/rootpath.js';
 import { resolveChown } from '../runtime/user.js';
 import { decompress, sniffCompression } from '../util/decompress.js';
 import { extractInto } from './extract.js';
+import { yieldToEvents } from '../util/fsx.js';
 import * as os from 'node:os';
 import { readXattrsOf, writeXattrs, xattrTag } from '../util/xattr.js';
 
@@ -126,10 +127,11 @@ interface Writer extends Selection {
   large: { key: string; dst: string }[];
   /** entries whose xattrs are read once the copy is done (one getfattr for all), and put on `dst` if set */
   attrs: { key: string; src: string; dst?: string }[];
+  entries: number;
 }
 
 async function newWriter(keepOwner: boolean, rest: Partial<Writer> = {}): Promise<Writer> {
-  return { keepOwner, inodes: new Map(), consumed: new SourcesDescriber(keepOwner), hash: await loadHasher(), large: [], attrs: [], ...rest };
+  return { keepOwner, inodes: new Map(), consumed: new SourcesDescriber(keepOwner), hash: await loadHasher(), large: [], attrs: [], entries: 0, ...rest };
 }
 
 /**
@@ -225,12 +227,12 @@ function removeExisting(dst: string, keepDir: boolean): void {
  * Copy one entry (file, symlink or directory tree) from `src` to host path `dst`. `fresh`: the
  * parent was just made by this copy, so nothing can be in the way.
  */
-function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false, key = ctxRel): void {
+async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false, key = ctxRel): Promise<void> {
   if (st.isDirectory()) {
     if (!fresh) removeExisting(dst, true);
     const made = fresh || !existsSync(dst);
     if (made) mkdirSync(dst, { mode: 0o700 });
-    copyChildren(src, dst, st, w, ctxRel, excludeRel, made, key, true);
+    await copyChildren(src, dst, st, w, ctxRel, excludeRel, made, key, true);
     applyMeta(dst, st, w, false);
     return;
   }
@@ -263,7 +265,7 @@ function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: strin
  * The entries of directory `src` into directory `dst` (which keeps its own mode, owner, times
  * and xattrs unless `own`: `COPY dir/ /app/` copies what is in dir, not dir itself, as BuildKit does).
  */
-function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel, own = false): void {
+async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel, own = false): Promise<void> {
   w.consumed.add(key, st);
   w.attrs.push({ key, src, ...(own ? { dst } : {}) });
   for (const name of readdirSync(src).sort()) {
@@ -271,7 +273,9 @@ function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: st
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
     const cst = lstatEntry(path.join(src, name), childCtx, w, childEx);
     if (!cst || !childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
-    copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh);
+    // now and then the event loop runs: a signal stops a copy of 100,000s of files at once
+    if (++w.entries % 1024 === 0) await yieldToEvents();
+    await copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh);
   }
 }
 
@@ -381,10 +385,10 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       if (pivot !== undefined) {
         const kept = pivot === '' ? m.rel : m.rel.startsWith(`${pivot}/`) ? m.rel.slice(pivot.length + 1) : m.rel;
         const target = path.posix.join(dest, kept);
-        if (m.st.isDirectory()) copyChildren(m.abs, mkdirAll(root, target, owner), m.st, w, m.real, '', false, m.rel);
+        if (m.st.isDirectory()) await copyChildren(m.abs, mkdirAll(root, target, owner), m.st, w, m.real, '', false, m.rel);
         else {
           mkdirAll(root, path.posix.dirname(target), owner);
-          copyEntry(m.abs, resolveInRoot(root, target, true), m.st, w, m.real, '', false, m.rel);
+          await copyEntry(m.abs, resolveInRoot(root, target, true), m.st, w, m.real, '', false, m.rel);
         }
         continue;
       }
@@ -402,13 +406,13 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       }
       if (m.st.isDirectory()) {
         const target = mkdirAll(root, dest, owner);
-        copyChildren(m.abs, target, m.st, w, m.real, '', false, m.rel);
+        await copyChildren(m.abs, target, m.st, w, m.real, '', false, m.rel);
         continue;
       }
       const target = dirDest || isDir(root, dest) ? path.posix.join(dest, base) : dest;
       const abs = resolveInRoot(root, target, true);
       if (isDir(root, target)) throw new LbuildError(`${file}:${instr.line}: cannot copy file ${m.rel} over directory ${target}`);
-      copyEntry(m.abs, abs, m.st, w, m.real, '', false, m.rel);
+      await copyEntry(m.abs, abs, m.st, w, m.real, '', false, m.rel);
     }
   }
   if (matched === 0) throw new LbuildError(`${file}:${instr.line}: ${instr.kind} failed: no source files were specified (nothing matched ${instr.sources.join(' ')})`);
@@ -425,7 +429,7 @@ export async function copyContextView(source: CopySource, rel: string, dest: str
   const pattern = rel.replace(/^\/+|\/+$/g, '');
   const [m] = matchSource(source, pattern);
   if (!m) throw new LbuildError(`${pattern || '.'}: not found in ${source.what}`);
-  copyEntry(m.abs, dest, m.st, w, m.real, '', true, m.rel);
+  await copyEntry(m.abs, dest, m.st, w, m.real, '', true, m.rel);
   return finishConsumed(w);
 }
 

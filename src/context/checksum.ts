@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { sha256 } from '../oci/digest.js';
-import { tempName } from '../util/fsx.js';
+import { tempName, yieldToEvents } from '../util/fsx.js';
 import { type CopySource, type Selection, matchSource, walkSelected } from './select.js';
 import { layout } from '../store/layout.js';
 import { readXattrsOf, xattrTag } from '../util/xattr.js';
@@ -316,11 +316,16 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
     if (known === undefined) unread.push({ key, abs, st });
     else d.setXattrs(key, known);
   };
+  let n = 0;
   for (const pattern of patterns) {
     for (const m of matchSource(source, pattern)) {
       await add(m.rel, m.abs, m.st);
       if (!m.st.isDirectory()) continue;
-      for (const e of walkSelected(sel, m.abs, m.real, '')) await add(e.ctxRel, e.abs, e.st);
+      for (const e of walkSelected(sel, m.abs, m.real, '')) {
+        // signals are handled during a walk of 100,000s of files
+        if (++n % 1024 === 0) await yieldToEvents();
+        await add(e.ctxRel, e.abs, e.st);
+      }
     }
   }
   const found = await readXattrsOf(unread.map((u) => u.abs));

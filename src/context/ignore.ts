@@ -1,9 +1,6 @@
-import di from '@balena/dockerignore';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-
-// the package's typings declare an ES default export over `module.exports = fn`
-const dockerignore = di as unknown as typeof di.default;
+import { cleanPattern, compilePatterns } from './patterns.js';
 
 export interface IgnoreMatcher {
   /** the file the patterns came from, if any */
@@ -29,27 +26,14 @@ export function parseIgnoreLines(text: string): string[] {
   return out;
 }
 
-/** filepath.Clean plus dropping a leading slash, as Docker reads .dockerignore lines. */
-function cleanPattern(p: string): string {
-  return path.posix.normalize(p.trim()).replace(/^\/+/, '').replace(/\/$/, '');
-}
-
 export function makeMatcher(patterns: string[], source?: string): IgnoreMatcher {
-  const ig = dockerignore({ ignorecase: false }).add(patterns);
+  const set = compilePatterns(patterns, source ?? '--exclude');
   const exceptions = patterns.filter((p) => p.startsWith('!')).map((p) => `${cleanPattern(p.slice(1))}/`);
-  // the library memoizes every path it was asked about; a walk asks once per path, so over a
-  // context of 100,000s of files that memo only holds memory: it is emptied now and then
-  const memo = ig as unknown as { _cache?: Record<string, boolean> };
-  let asked = 0;
   return {
     ...(source ? { source } : {}),
     patterns,
     mayReinclude: (dirRel: string) => exceptions.some((e) => e.startsWith(`${dirRel}/`)),
-    ignores: (rel: string) => {
-      if (rel === '' || rel === '.') return false;
-      if (++asked % 4096 === 0 && memo._cache) memo._cache = {};
-      return ig.ignores(rel);
-    },
+    ignores: (rel: string) => rel !== '' && rel !== '.' && set.ignores(rel),
   };
 }
 

@@ -1,7 +1,7 @@
-import { LbuildError } from '../errors.js';
+import { LocatedError } from '../errors.js';
 
 /** An error in a Dockerfile, printed as `FILE:LINE: message`. */
-export class DockerfileError extends LbuildError {
+export class DockerfileError extends LocatedError {
   constructor(
     readonly file: string,
     readonly line: number,

@@ -86,3 +86,8 @@ export function humanAgo(iso: string | undefined, now = Date.now()): string {
   if (d < 730) return `${Math.round(d / 30)} months ago`;
   return `${Math.round(d / 365)} years ago`;
 }
+
+/** Let the event loop run (signal handlers, timers) in the middle of long synchronous work. */
+export function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
