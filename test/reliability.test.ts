@@ -190,6 +190,33 @@ test('prune removes dangling images and unused layers; --all the build cache too
   await lbuildOk(r, ['run', 'busybox:latest', 'true']);
 });
 
+test('22.9: prune --keep-storage removes the least recently used records until the store fits, with one size walk and one collection', async () => {
+  const r = path.join(dir, 'keep-store');
+  await importBusybox(r, 'busybox:latest');
+  const ctxs: string[] = [];
+  for (let k = 0; k < 6; k++) {
+    const c = await writeContext(path.join(dir, `keep${k}`), { Dockerfile: `FROM busybox\nRUN head -c 1000000 /dev/urandom > /r${k}\n` });
+    ctxs.push(c);
+    await lbuildOk(r, ['build', '-t', `keep:${k}`, c]);
+    await lbuildOk(r, ['rmi', `keep:${k}`]); // only the build cache holds the layer now
+  }
+  const du = async (): Promise<number> => Number((await run('du', ['-sb', r])).stdout.split('\t')[0]);
+  const size = await du();
+  // each record's layer is ~2 MB (its blob and its snapshot): 5 MB less needs the 3 oldest gone
+  const limit = size - 5_000_000;
+  const p = await lbuildOk(r, ['prune', '--keep-storage', String(limit)], { env: { LBUILD_TRACE: '1' } });
+  assert.match(p.stdout, /deleted 0 dangling image\(s\), 3 cache record\(s\), 3 blob\(s\), 3 layer snapshot\(s\)/);
+  assert.equal(p.stderr.split('\n').filter((l) => l.startsWith('trace: gc ')).length, 2, 'one collection before, one after the LRU pass');
+  assert.ok((await du()) <= limit, `${await du()} <= ${limit}`);
+  const cacheOf = async (c: string): Promise<string> => {
+    const rep = path.join(dir, `keep-${Math.random()}.json`);
+    await lbuildOk(r, ['build', '--report', rep, c]);
+    return (JSON.parse(await fsp.readFile(rep, 'utf8')) as { steps: { cache: string }[] }).steps.map((s) => s.cache).join();
+  };
+  assert.deepEqual([await cacheOf(ctxs[5] as string), await cacheOf(ctxs[3] as string), await cacheOf(ctxs[0] as string)], ['hit', 'hit', 'miss']);
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+});
+
 test('concurrent builds, pulls of the index and prune on one store stay consistent', async () => {
   const r = path.join(dir, 'conc-store');
   await importBusybox(r, 'busybox:latest');

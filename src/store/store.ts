@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { LbuildError, NotFoundError, UsageError } from '../errors.js';
 import { type Digest, isDigest } from '../oci/digest.js';
 import { readJsonFile } from '../util/fsx.js';
+import { dirSize } from '../analyze/df.js';
+import { traced } from '../util/trace.js';
 import { normalizeTag } from '../oci/reference.js';
 import { type Descriptor, type ImageConfig, type Manifest, MediaType } from '../oci/types.js';
 import { CacheIndex } from './cache.js';
@@ -212,7 +214,7 @@ export class Store {
 
   /** Mark everything the images refer to; delete other blobs and snapshots. */
   async collectGarbage(extraRoots: Iterable<Digest> = []): Promise<{ blobs: number; snapshots: number; bytes: number }> {
-    return this.images.locked(() => this.collectLocked(extraRoots));
+    return traced('gc', () => this.images.locked(() => this.collectLocked(extraRoots)));
   }
 
   private async collectLocked(extraRoots: Iterable<Digest>): Promise<{ blobs: number; snapshots: number; bytes: number }> {
@@ -264,6 +266,25 @@ export class Store {
     for (const id of images) imageLayers.push((await this.content.readJson<ImageConfig>(id).catch(() => undefined))?.rootfs.diff_ids ?? []);
     await sweepSideFiles(this.root, { live, images, imageLayers, buildsRunning: Number.isFinite(leases.oldestStart) });
     return { blobs, snapshots, bytes };
+  }
+
+  /** Layers no cache record is needed for: those of images and of builds in flight. */
+  async pinnedLayers(): Promise<Set<string>> {
+    const pinned = new Set<string>(liveLeases(this.root).layers);
+    const idx = await this.images.read();
+    for (const id of Object.keys(idx.images)) {
+      if (!isDigest(id)) continue;
+      for (const d of (await this.content.readJson<ImageConfig>(id).catch(() => undefined))?.rootfs.diff_ids ?? []) pinned.add(d);
+    }
+    return pinned;
+  }
+
+  /** The bytes a layer holds in the store: its blob, its gzip form for push, its snapshot. */
+  async layerBytes(d: Digest): Promise<number> {
+    let n = await this.content.size(d).catch(() => 0);
+    const gz = await readJsonFile<{ digest: Digest }>(layout.compressed(this.root, d)).catch(() => undefined);
+    if (gz) n += await this.content.size(gz.digest).catch(() => 0);
+    return n + dirSize(this.snapshots.dir(d));
   }
 
   /** Make sure every layer of an image is extracted as a snapshot. */

@@ -55,17 +55,24 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
     }
     let gc = await store.collectGarbage();
     if (argv['keep-storage'] !== undefined) {
+      // one size walk and one collection, whatever the number of records: removing a record frees
+      // its layer's bytes once no other record and no image needs that layer
       const limit = parseSize(argv['keep-storage']);
-      const used = (): number => dirSize(store.root);
+      let used = dirSize(store.root);
       records = (await cache.list()).sort((a, b) => a.lastUsed.localeCompare(b.lastUsed));
-      while (used() > limit && records.length) {
-        const r = records.shift();
-        if (!r) break;
+      const pinned = await store.pinnedLayers();
+      const refs = new Map<string, number>();
+      for (const r of records) refs.set(r.diffId, (refs.get(r.diffId) ?? 0) + 1);
+      for (const r of records) {
+        if (used <= limit) break;
         await cache.remove(r.key);
         removedRecords++;
-        const more = await store.collectGarbage();
-        gc = { blobs: gc.blobs + more.blobs, snapshots: gc.snapshots + more.snapshots, bytes: gc.bytes + more.bytes };
+        const left = (refs.get(r.diffId) ?? 1) - 1;
+        refs.set(r.diffId, left);
+        if (left === 0 && !pinned.has(r.diffId)) used -= await store.layerBytes(r.diffId);
       }
+      const more = await store.collectGarbage();
+      gc = { blobs: gc.blobs + more.blobs, snapshots: gc.snapshots + more.snapshots, bytes: gc.bytes + more.bytes };
     }
     const logs = await pruneBuildState(store.root, argv.all === true);
     for (const id of dangling) print(`deleted image: ${id}`);
