@@ -127,7 +127,8 @@ test('fsck finds a corrupt blob and a missing snapshot; --repair fixes the store
   const r = path.join(dir, 'fsck-store');
   await importBusybox(r, 'busybox:latest');
   const ctx = await writeContext(path.join(dir, 'fsckctx'), { Dockerfile: 'FROM busybox\nRUN echo data > /d\n' });
-  await lbuildOk(r, ['build', '-t', 'f:1', ctx]);
+  // clamped times: the layer cannot be written again from its snapshot, so the image is lost
+  await lbuildOk(r, ['build', '-t', 'f:1', ctx], { env: { SOURCE_DATE_EPOCH: '1000' } });
   assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
   const [i] = JSON.parse((await lbuildOk(r, ['inspect', 'f:1'])).stdout) as { RootFS: { Layers: string[] } }[];
   const top = (i?.RootFS.Layers.at(-1) ?? '').slice(7);
@@ -143,6 +144,36 @@ test('fsck finds a corrupt blob and a missing snapshot; --repair fixes the store
   assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
   assert.equal((await lbuild(r, ['inspect', 'f:1'])).exitCode, 1, 'the broken image is gone');
   await lbuildOk(r, ['build', '-t', 'f:2', ctx]);
+});
+
+test('22.4: fsck finds a damaged snapshot against its layer and extracts it again; a damaged blob is written again from an intact snapshot', async () => {
+  const r = path.join(dir, 'fsck2-store');
+  await importBusybox(r, 'busybox:latest');
+  const ctx = await writeContext(path.join(dir, 'fsck2ctx'), { Dockerfile: 'FROM busybox\nRUN seq 1 20000 > /numbers && mkdir /d && ln -s numbers /link\n' });
+  await lbuildOk(r, ['build', '-t', 'g:1', ctx]);
+  const [i] = JSON.parse((await lbuildOk(r, ['inspect', 'g:1'])).stdout) as { RootFS: { Layers: string[] } }[];
+  const top = (i?.RootFS.Layers.at(-1) ?? '').slice(7);
+  const numbers = path.join(r, 'snapshots', top, 'diff', 'numbers');
+  const size = (await fsp.stat(numbers)).size;
+  await fsp.truncate(numbers, 1000);
+  const bad = await lbuild(r, ['fsck']);
+  assert.equal(bad.exitCode, 1);
+  assert.match(bad.stdout, new RegExp(`problem: layer sha256:${top}: snapshot differs from the layer \\(numbers: 1000 bytes, the layer says ${size}\\)`));
+  // same size, other bytes
+  await lbuildOk(r, ['fsck', '--repair']);
+  await fsp.writeFile(numbers, Buffer.alloc(size, 0x41));
+  assert.match((await lbuild(r, ['fsck'])).stdout, /numbers: content differs from the layer's/);
+  const fixed = await lbuild(r, ['fsck', '--repair']);
+  assert.match(fixed.stdout, /snapshot differs from the layer .*; extracted again/);
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+  assert.equal((await lbuildOk(r, ['run', 'g:1', 'sh', '-c', 'tail -1 /numbers; readlink /link'])).stdout, '20000\nnumbers');
+  // the blob damaged: lbuild wrote this layer, so its snapshot gives the same bytes again
+  await fsp.truncate(path.join(r, 'blobs', 'sha256', top), 2048);
+  const regen = await lbuild(r, ['fsck', '--repair']);
+  assert.match(regen.stdout, new RegExp(`blob sha256:${top}: content does not match its digest .*; written again from its snapshot`));
+  assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
+  await lbuildOk(r, ['inspect', 'g:1']);
+  await lbuildOk(r, ['save', 'g:1', '-o', path.join(dir, 'g1.tar')]);
 });
 
 test('snapshots left to writeback: markers settle after it; after a crash of the machine, snapshots are re-extracted', async () => {

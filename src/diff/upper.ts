@@ -1,3 +1,4 @@
+import type { PackOptions } from './tarwriter.js';
 import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { lstatBeneath } from '../snapshot/rootpath.js';
@@ -58,10 +59,10 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
  * root:root 0755, which would then hide the lower layer's directory. BuildKit writes them too.
  */
 export async function diffUpper(content: ContentStore, upper: string, opaqueDirs: ReadonlySet<string>, mtimeClamp?: number, xattrs?: ReadonlyMap<string, Xattrs>): Promise<LayerInfo> {
-  return storeTreeAsLayer(content, upper, {
-    overlay: true,
-    opaqueDirs,
-    ...(xattrs?.size ? { xattrs } : {}),
-    ...(mtimeClamp !== undefined ? { mtimeClamp } : {}),
-  });
+  return storeTreeAsLayer(content, upper, upperPackOptions(opaqueDirs, mtimeClamp, xattrs));
+}
+
+/** How an upper dir (or a snapshot made from one) is written as a layer. */
+export function upperPackOptions(opaqueDirs: ReadonlySet<string>, mtimeClamp?: number, xattrs?: ReadonlyMap<string, Xattrs>): PackOptions {
+  return { overlay: true, opaqueDirs, ...(xattrs?.size ? { xattrs } : {}), ...(mtimeClamp !== undefined ? { mtimeClamp } : {}) };
 }

@@ -7,6 +7,11 @@ import { CacheIndex } from './cache.js';
 import { clearStaleLock, inspectLock } from './lock.js';
 import type { Store } from './store.js';
 import { layout } from './layout.js';
+import { snapshotDifference } from './verify-snapshot.js';
+import { packTree } from '../diff/tarwriter.js';
+import { upperPackOptions } from '../diff/upper.js';
+import type { Readable } from 'node:stream';
+import { readTreeXattrs } from '../util/xattr.js';
 
 export interface FsckProblem {
   what: string;
@@ -40,14 +45,17 @@ export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]
   for (const d of await store.content.list()) {
     const got = await fileDigest(store.content.path(d)).catch(() => undefined);
     if (got !== d) {
-      bad.add(d);
       if (repair) await store.content.delete(d);
-      report(`blob ${d}: content does not match its digest${got ? ` (${got})` : ''}`, repair);
+      // a layer lbuild wrote can often be written again, byte for byte, from its intact snapshot
+      const regenerated = repair && (await regenerateFromSnapshot(store, d));
+      if (!regenerated) bad.add(d);
+      report(`blob ${d}: content does not match its digest${got ? ` (${got})` : ''}${regenerated ? '; written again from its snapshot' : ''}`, repair);
     }
   }
   const has = async (d: Digest): Promise<boolean> => !bad.has(d) && (await store.content.has(d));
   const idx = await store.images.read();
   const broken: string[] = [];
+  const verified = new Set<string>();
   for (const [id, rec] of Object.entries(idx.images)) {
     if (!isDigest(id)) continue;
     const missing: string[] = [];
@@ -67,7 +75,19 @@ export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]
       continue;
     }
     for (const d of config?.rootfs.diff_ids ?? []) {
-      if (await store.snapshots.has(d)) continue;
+      if (verified.has(d)) continue;
+      verified.add(d);
+      if (await store.snapshots.has(d)) {
+        // a snapshot damaged on disk (a truncated or edited file) is found against its layer
+        const diff = await snapshotDifference(store.content.open(d), store.snapshots.diffDir(d)).catch((e: unknown) => `unreadable (${(e as Error).message})`);
+        if (diff === undefined) continue;
+        if (repair) {
+          await store.snapshots.remove(d);
+          await store.snapshots.ensure(d, () => store.content.open(d));
+        }
+        report(`layer ${d}: snapshot differs from the layer (${diff})${repair ? '; extracted again' : ''}`, repair);
+        continue;
+      }
       if (repair) await store.snapshots.ensure(d, () => store.content.open(d));
       report(`layer ${d}: snapshot missing`, repair);
     }
@@ -96,4 +116,26 @@ export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]
     report(`snapshot ${n.slice(0, 12)}: incomplete`, repair);
   }
   return problems;
+}
+
+/**
+ * Write a damaged layer blob again from its snapshot with lbuild's layer writer (deterministic
+ * for the same tree). Kept only if it hashes to the digest the blob should have: a layer written
+ * by another tool, or with a SOURCE_DATE_EPOCH clamp, does not come out the same and stays lost.
+ */
+async function regenerateFromSnapshot(store: Store, d: Digest): Promise<boolean> {
+  if (!(await store.snapshots.has(d))) return false;
+  const dir = store.snapshots.diffDir(d);
+  const attrs = await readTreeXattrs(dir).catch(() => undefined);
+  if (!attrs) return false;
+  // staged, and committed only under the right digest: nothing else in the store is touched
+  const pack = packTree(dir, upperPackOptions(attrs.opaque, undefined, attrs.shipped)) as unknown as Readable;
+  const staged = await store.content.stage(pack, undefined, `layer ${d}`).catch(() => undefined);
+  if (!staged) return false;
+  if (staged.digest !== d) {
+    await store.content.discard(staged);
+    return false;
+  }
+  await store.content.commit(staged);
+  return true;
 }
