@@ -79,7 +79,7 @@ test('ADD --checksum: verified before use; a mismatch, a 404 or --checksum on a 
   for (const [df, re] of [
     [`FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/tool.txt /t\n`, /Dockerfile:2: ADD: http:.*tool\.txt: checksum mismatch \(expected sha256:0+, got sha256:/],
     [`FROM busybox\nADD ${base}/missing /t\n`, /ADD: http:.*\/missing: HTTP 404/],
-    [`FROM busybox\nADD --checksum=${good} local.txt /t\n`, /Dockerfile:2: ADD --checksum is only for http\(s\) sources/],
+    [`FROM busybox\nADD --checksum=${good} local.txt /t\n`, /Dockerfile:2: ADD --checksum is only for http\(s\) and git sources/],
   ] as const) {
     await fsp.writeFile(path.join(ctx, 'Dockerfile'), df);
     const r = await lbuild(root, ['build', ctx]);

@@ -211,11 +211,11 @@ function report(outcomes: Outcome[]): string {
     if (o.lbuildError) lines.push(`lbuild failed: \`${o.lbuildError}\``, '');
     if (o.buildkitError) lines.push(`BuildKit failed: \`${o.buildkitError}\``, '');
     if (o.diffs.length) lines.push('Differences (BuildKit, then lbuild):', '', '```', ...o.diffs.slice(0, 40), ...(o.diffs.length > 40 ? [`... ${o.diffs.length - 40} more`] : []), '```', '');
+    else if (o.checks) lines.push('No difference outside the volatile entries.', '');
     for (const d of o.diffs) {
       const why = EXPLAINED.find(([re]) => re.test(d))?.[1];
       if (why) lines.push(`Why: ${why}.`, '');
     }
-    else if (o.checks) lines.push('No difference outside the volatile entries.', '');
     if (o.volatile.size) lines.push('Volatile entries:', '', ...[...o.volatile].map(([why, n]) => `- ${n}: ${why}`), '');
     if (o.checks) {
       lines.push('Check output:', '', '```', o.checks.buildkitDocker, '```', '');

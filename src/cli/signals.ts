@@ -7,12 +7,12 @@ import { unmountAllSync } from '../snapshot/overlay.js';
  * On SIGINT/SIGTERM: kill the running step's container, release every mount and this process's
  * temp files, then exit non-zero (130/143). Returns a function that removes the handlers.
  */
-export function installSignalCleanup(tmpDir: string): () => void {
+export function installSignalCleanup(tmpDir: string, what = 'the build'): () => void {
   let stopping = false;
   const handler = (sig: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`lbuild: ${sig}: stopping the build\n`);
+    process.stderr.write(`lbuild: ${sig}: stopping ${what}\n`);
     void killAll()
       .catch(() => undefined)
       .finally(() => {
@@ -35,5 +35,15 @@ function safeReaddir(d: string): string[] {
     return readdirSync(d);
   } catch {
     return [];
+  }
+}
+
+/** Run a command's work with the signal cleanup installed (its temp files go on SIGINT/SIGTERM). */
+export async function withSignalCleanup<T>(tmpDir: string, what: string, work: () => Promise<T>): Promise<T> {
+  const release = installSignalCleanup(tmpDir, what);
+  try {
+    return await work();
+  } finally {
+    release();
   }
 }

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { pullImage, pushImage } from '../../registry/transfer.js';
 import { type GlobalArgs, asArray, openStore, print } from '../common.js';
+import { withSignalCleanup } from '../signals.js';
 
 interface PullArgs extends GlobalArgs {
   ref: string;
@@ -25,7 +26,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
     y.positional('ref', { type: 'string', demandOption: true }).option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' }) as Argv<PullArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
-    const img = await pullImage(store, argv.ref, { insecure: asArray(argv['insecure-registry']), log });
+    const img = await withSignalCleanup(store.tmpDir, 'the pull', () => pullImage(store, argv.ref, { insecure: asArray(argv['insecure-registry']), log }));
     print(img.id);
   },
 };
@@ -41,7 +42,7 @@ export const pushCommand: CommandModule<GlobalArgs, PushArgs> = {
       .option('gzip-level', { type: 'number', default: 6 }) as Argv<PushArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
-    const r = await pushImage(store, argv.image, argv.ref, { insecure: asArray(argv['insecure-registry']), log, gzipLevel: argv['gzip-level'] });
+    const r = await withSignalCleanup(store.tmpDir, 'the push', () => pushImage(store, argv.image, argv.ref, { insecure: asArray(argv['insecure-registry']), log, gzipLevel: argv['gzip-level'] }));
     print(r.digest);
   },
 };
