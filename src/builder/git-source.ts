@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { LbuildError } from '../errors.js';
 import { lazyExeca } from '../util/exec.js';
+import { exists } from '../util/fsx.js';
 
 /*
  * ADD <git URL>#<ref>:<subdir>, with the system git. The ref is resolved to a commit when the
@@ -110,13 +111,6 @@ export async function checkoutGit(g: GitSource, r: ResolvedGit, dir: string, kee
   const time = Number((await git(['show', '-s', '--format=%ct', r.commit], what, { cwd: dir })).trim());
   if (!keepGitDir) await fsp.rm(path.join(dir, '.git'), { recursive: true, force: true });
   normalizeTree(dir, new Date(time * 1000));
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fsp.lstat(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Modes as git means them (0755 or 0644, directories 0755) and one mtime for everything. */

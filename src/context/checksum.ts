@@ -72,21 +72,27 @@ export class StatCache {
     const known = this.slotOf.get(ino);
     if (known !== undefined) return known;
     if (this.used === this.hashes.length) {
-      const stats = new Float64Array(this.stats.length * 2);
-      stats.set(this.stats);
-      this.stats = stats;
-      const hashes = new BigUint64Array(this.hashes.length * 2);
-      hashes.set(this.hashes);
-      this.hashes = hashes;
-      const xtags = new BigUint64Array(this.xtags.length * 2);
-      xtags.set(this.xtags);
-      this.xtags = xtags;
-      const xknown = new Uint8Array(this.xknown.length * 2);
-      xknown.set(this.xknown);
-      this.xknown = xknown;
+      this.stats = grown(this.stats, new Float64Array(this.stats.length * 2));
+      this.hashes = grown(this.hashes, new BigUint64Array(this.hashes.length * 2));
+      this.xtags = grown(this.xtags, new BigUint64Array(this.xtags.length * 2));
+      this.xknown = grown(this.xknown, new Uint8Array(this.xknown.length * 2));
     }
     this.slotOf.set(ino, this.used);
     return this.used++;
+  }
+
+  /**
+   * A new slot for this file state, or undefined when its times fall within the second the scan
+   * started (it could still change unseen: not remembered).
+   */
+  private settle(st: Stats, hash: bigint): number | undefined {
+    if (Math.floor(st.mtimeMs / 1000) >= this.scanSecond || Math.floor(st.ctimeMs / 1000) >= this.scanSecond) return undefined;
+    const slot = this.slot(st.ino);
+    this.stats.set([st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs], slot * FIELDS);
+    this.hashes[slot] = hash;
+    this.xknown[slot] = 0;
+    this.dirty = true;
+    return slot;
   }
 
   /** The slot remembering this very file state, if one does. */
@@ -107,13 +113,7 @@ export class StatCache {
     const known = this.slotOf.get(st.ino);
     const h = await hashFileRaw(abs, st.size);
     this.hashed++;
-    if (Math.floor(st.mtimeMs / 1000) < this.scanSecond && Math.floor(st.ctimeMs / 1000) < this.scanSecond) {
-      const slot = this.slot(st.ino);
-      this.stats.set([st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs], slot * FIELDS);
-      this.hashes[slot] = h;
-      this.xknown[slot] = 0;
-      this.dirty = true;
-    } else if (known !== undefined) {
+    if (this.settle(st, h) === undefined && known !== undefined) {
       this.stats[known * FIELDS + 3] = -1; // never matches again
       this.dirty = true;
     }
@@ -133,12 +133,7 @@ export class StatCache {
    * with any xattr change, and a warm build then reads no xattrs at all.
    */
   rememberXattrTag(st: Stats, tag: string): void {
-    let cur = this.current(st);
-    if (cur === undefined && !st.isFile() && Math.floor(st.mtimeMs / 1000) < this.scanSecond && Math.floor(st.ctimeMs / 1000) < this.scanSecond) {
-      cur = this.slot(st.ino);
-      this.stats.set([st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs], cur * FIELDS);
-      this.hashes[cur] = 0n;
-    }
+    const cur = this.current(st) ?? (st.isFile() ? undefined : this.settle(st, 0n));
     if (cur === undefined) return;
     this.xtags[cur] = tag === '' ? 0n : BigInt(`0x${tag}`);
     this.xknown[cur] = 1;
@@ -168,6 +163,11 @@ export class StatCache {
     await rm(this.file.replace(/\.v4$/, '.v3'), { force: true });
     this.dirty = false;
   }
+}
+
+function grown<T extends Float64Array | BigUint64Array | Uint8Array>(old: T, bigger: T): T {
+  (bigger as Uint8Array).set(old as Uint8Array);
+  return bigger;
 }
 
 const CHUNK = 1 << 20;

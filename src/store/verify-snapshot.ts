@@ -58,7 +58,13 @@ export async function snapshotDifference(layer: Readable, diffDir: string): Prom
     } catch {
       return `${rel}: missing`;
     }
-    const owner = st.uid !== w.uid || st.gid !== w.gid ? `owner ${st.uid}:${st.gid}, the layer says ${w.uid}:${w.gid}` : undefined;
+    // mode and owner, for the entries that carry them
+    const meta = (): string | undefined =>
+      (st.mode & 0o7777) !== w.mode
+        ? `${rel}: mode ${(st.mode & 0o7777).toString(8)}, the layer says ${w.mode.toString(8)}`
+        : st.uid !== w.uid || st.gid !== w.gid
+          ? `${rel}: owner ${st.uid}:${st.gid}, the layer says ${w.uid}:${w.gid}`
+          : undefined;
     switch (w.type) {
       case 'whiteout':
         if (!st.isCharacterDevice() || st.rdev !== 0) return `${rel}: should be a whiteout`;
@@ -66,16 +72,17 @@ export async function snapshotDifference(layer: Readable, diffDir: string): Prom
       case 'file': {
         if (!st.isFile()) return `${rel}: not a file`;
         if (st.size !== w.size) return `${rel}: ${st.size} bytes, the layer says ${w.size}`;
-        if ((st.mode & 0o7777) !== w.mode) return `${rel}: mode ${(st.mode & 0o7777).toString(8)}, the layer says ${w.mode.toString(8)}`;
-        if (owner) return `${rel}: ${owner}`;
+        const bad = meta();
+        if (bad) return bad;
         if ((await hashFileRaw(abs, st.size)) !== w.hash) return `${rel}: content differs from the layer's`;
         break;
       }
-      case 'dir':
+      case 'dir': {
         if (!st.isDirectory()) return `${rel}: not a directory`;
-        if ((st.mode & 0o7777) !== w.mode) return `${rel}: mode ${(st.mode & 0o7777).toString(8)}, the layer says ${w.mode.toString(8)}`;
-        if (owner) return `${rel}: ${owner}`;
+        const bad = meta();
+        if (bad) return bad;
         break;
+      }
       case 'symlink':
         if (!st.isSymbolicLink() || readlinkSync(abs) !== w.target) return `${rel}: not the symlink to ${w.target}`;
         break;
