@@ -248,6 +248,28 @@ test('22.9: prune --keep-storage removes the least recently used records until t
   assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
 });
 
+test('22.3: a prune collecting a layer while a build makes that layer again takes nothing the build uses', async () => {
+  const r = path.join(dir, 'lease-store');
+  await importBusybox(r, 'busybox:latest');
+  const ctx = await writeContext(path.join(dir, 'leasectx'), { Dockerfile: 'FROM busybox\nRUN echo same > /f\n' });
+  const epoch = { SOURCE_DATE_EPOCH: '1700000000' }; // the same layer, byte for byte, each time
+  await lbuildOk(r, ['build', '-t', 'l:1', ctx], { env: epoch });
+  await lbuildOk(r, ['rmi', 'l:1']); // its layer is now only the build cache's
+  // a slow prune --all: the record goes, the layer is judged garbage, then 4 s pass before deleting
+  const prune = lbuild(r, ['prune', '--all'], { env: { LBUILD_TEST_GC_DELAY_MS: '4000' } });
+  await new Promise((res) => setTimeout(res, 1000));
+  // meanwhile a build misses (no record now) and makes that layer again
+  const built = await lbuild(r, ['build', '-t', 'l:2', ctx], { env: epoch });
+  const pruned = await prune;
+  assert.equal(built.exitCode, 0, built.stderr);
+  assert.equal(pruned.exitCode, 0, pruned.stderr);
+  assert.match(pruned.stdout, /1 cache record\(s\), [1-9]\d* blob\(s\)/, 'the prune did collect the old layer');
+  assert.equal((await lbuildOk(r, ['run', 'l:2', 'cat', '/f'])).stdout, 'same');
+  const fsck = await lbuild(r, ['fsck']);
+  assert.equal(fsck.exitCode, 0, fsck.stdout);
+  await lbuildOk(r, ['save', 'l:2', '-o', path.join(dir, 'l2.tar')]);
+});
+
 test('concurrent builds, pulls of the index and prune on one store stay consistent', async () => {
   const r = path.join(dir, 'conc-store');
   await importBusybox(r, 'busybox:latest');

@@ -283,7 +283,8 @@ export class Builder {
     const base = await this.baseOf(stage);
     const ev = startStage(this.plan, stage, base.config);
     const state: StageState = { ...ev, layers: [...base.layers], chain: base.chain, key: base.key, origins: [...base.origins] };
-    await this.lease.add(...base.layers);
+    // leased under the collection lock: a concurrent rmi and prune cannot take the base from under the build
+    await o.store.holdLayers(this.lease, base.layers);
     const total = 1 + ev.instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
     const label = stageLabel(stage);
     const previous = this.alignPrevious(label, ev.instructions);
@@ -316,7 +317,6 @@ export class Builder {
         afterLayerStep(state, r.layer.diffId, this.created, prepared.createdBy);
         state.layers.push(r.layer.diffId);
         state.chain = nextChain(state.chain, r.layer.diffId);
-        await this.lease.add(r.layer.diffId);
         state.origins.push({ line: instr.line, instruction: recordedText(instr.text), stage: label });
         state.key = r.key;
         state.lastStep = { index: n, missed: r.cache === 'miss' };

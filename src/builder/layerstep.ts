@@ -1,6 +1,7 @@
 import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
-import { diffUpper, removeMountStubs } from '../diff/upper.js';
+import { removeMountStubs, stageUpper } from '../diff/upper.js';
+import type { Lease } from '../store/leases.js';
 import { readTreeXattrs, writeXattrs } from '../util/xattr.js';
 import type { LayerInfo } from '../diff/layer.js';
 import type { Digest } from '../oci/digest.js';
@@ -39,8 +40,8 @@ export async function withLayer(
   parents: readonly Digest[],
   mtimeClamp: number | undefined,
   work: (snap: ActiveSnapshot) => Promise<{ stubs: string[] } | void>,
-  /** told the new layer's diff_id as soon as it exists (the caller leases it against GC) */
-  onLayer?: (diffId: Digest) => Promise<void>,
+  /** the build's lease: the new layer is on it before anyone can see the layer */
+  lease: Lease,
 ): Promise<LayerInfo> {
   const snap = await traced('mount', () => snapshotter.prepare(parents));
   try {
@@ -56,9 +57,18 @@ export async function withLayer(
     await removeMountStubs(snap.upper, stubs, snap.lowers, attrs.opaque);
     // what does not ship is not kept in the snapshot either: lbuild run shows what the image has
     await writeXattrs(snap.upper, [...attrs.unshipped].flatMap(([rel, names]) => names.map((n): [string, string, null] => [rel, n, null])), store.tmpDir);
-    const layer = await traced('diff', () => diffUpper(store.content, snap.upper, attrs.opaque, mtimeClamp, attrs.shipped));
-    await onLayer?.(layer.diffId);
-    await traced('adopt', () => snapshotter.commit(snap, layer.diffId));
+    const staged = await traced('diff', () => stageUpper(store.content, snap.upper, attrs.opaque, mtimeClamp, attrs.shipped));
+    const layer = { diffId: staged.digest, size: staged.size };
+    try {
+      // leased, then made visible (blob and snapshot), under the lock a collection holds: a prune
+      // running now can neither take the new layer nor an old blob of the same digest under it
+      await store.holdLayers(lease, [layer.diffId], async () => {
+        await store.content.commit(staged);
+        await traced('adopt', () => snapshotter.commit(snap, layer.diffId));
+      });
+    } finally {
+      await store.content.discard(staged);
+    }
     return layer;
   } finally {
     await snapshotter.discard(snap);

@@ -54,11 +54,13 @@ export class Solver {
   private async lookup(key: string, bypass: boolean): Promise<CacheRecord | undefined> {
     if (bypass) return undefined;
     const rec = await this.cache.get(key);
-    if (rec && (await this.store.content.has(rec.diffId))) return rec;
+    // a hit only if its layer is leased while still there: a prune running now cannot take it later
+    if (rec && (await this.store.holdLayers(this.lease, [rec.diffId])).length === 0) return rec;
     const imported = this.cacheFrom?.lookup(key);
     if (!imported) return undefined;
     // a hit in an imported cache: fetch just this layer, and remember it locally
     await this.cacheFrom?.fetch(this.store, imported);
+    if ((await this.store.holdLayers(this.lease, [imported.diffId])).length) return undefined;
     const now = new Date().toISOString();
     const r: CacheRecord = { version: 1, key, diffId: imported.diffId, size: await this.store.content.size(imported.diffId), createdBy: imported.createdBy, created: now, durationMs: imported.durationMs, lastUsed: now };
     await this.cache.put(r);
@@ -71,7 +73,6 @@ export class Solver {
     const fileList = prepared.files && prepared.inputs.sources ? await this.records.stageFiles(prepared.inputs.sources, prepared.files, this.store.tmpDir) : undefined;
     const rec = await this.lookup(key, c.bypass);
     if (rec) {
-      await this.lease.add(rec.diffId);
       await this.cache.touch(rec);
       await fileList?.commit();
       return { layer: { diffId: rec.diffId, size: rec.size }, key, cache: 'hit', savedMs: rec.durationMs, recorded: { ...step, cache: 'hit' } };
@@ -86,7 +87,7 @@ export class Solver {
       const out = await prepared.execute(snap, (l) => c.vertex.log(l));
       consumed = out.consumed;
       return { stubs: out.stubs ?? [] };
-    }, (d) => this.lease.add(d)).catch(async (e: unknown) => {
+    }, this.lease).catch(async (e: unknown) => {
       await fileList?.discard();
       throw e;
     });

@@ -1,10 +1,10 @@
-import type { PackOptions } from './tarwriter.js';
+import { type PackOptions, packTree } from './tarwriter.js';
+import type { Readable } from 'node:stream';
 import { promises as fsp, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { lstatBeneath } from '../snapshot/rootpath.js';
-import type { ContentStore } from '../store/content.js';
+import type { ContentStore, StagedBlob } from '../store/content.js';
 import type { Xattrs } from '../util/xattr.js';
-import { type LayerInfo, storeTreeAsLayer } from './layer.js';
 
 function lookupLower(lowers: readonly string[], rel: string): Stats | undefined {
   for (const l of lowers) {
@@ -52,14 +52,14 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
 }
 
 /**
- * The upper dir of a finished step → a layer tar in the content store: whiteout devices and
+ * The upper dir of a finished step → a layer tar staged in the content store (the caller commits it): whiteout devices and
  * opaque dirs become OCI markers. Every directory of the upper dir is written, the ones overlay
  * only copied up to hold a change below them included, with their real mode, owner and times:
  * Docker's overlay2 (and every other consumer) creates a parent missing from a layer as
  * root:root 0755, which would then hide the lower layer's directory. BuildKit writes them too.
  */
-export async function diffUpper(content: ContentStore, upper: string, opaqueDirs: ReadonlySet<string>, mtimeClamp?: number, xattrs?: ReadonlyMap<string, Xattrs>): Promise<LayerInfo> {
-  return storeTreeAsLayer(content, upper, upperPackOptions(opaqueDirs, mtimeClamp, xattrs));
+export async function stageUpper(content: ContentStore, upper: string, opaqueDirs: ReadonlySet<string>, mtimeClamp?: number, xattrs?: ReadonlyMap<string, Xattrs>): Promise<StagedBlob> {
+  return content.stage(packTree(upper, upperPackOptions(opaqueDirs, mtimeClamp, xattrs)) as unknown as Readable);
 }
 
 /** How an upper dir (or a snapshot made from one) is written as a layer. */

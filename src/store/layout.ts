@@ -16,11 +16,12 @@ import { type Digest, hexOf } from '../oci/digest.js';
  *   tmp/                      temp files (names carry the writer's PID)
  *   buildinfo/<hex>.json      per image: the Dockerfile lines that made its layers
  *   images.json, images.lock  the image and tag index
+ *   gc.running                the PID of a garbage collection in progress (leases.ts)
  *   cache/records/<key>.json  the layer cache
  *   cache/builds/<id>.json    the last build of a Dockerfile + target (miss explanations)
  *   cache/files/<digest>.json file lists of COPY sources (naming the changed file)
  *   cache/views/<id>.json     digests of what a selection takes from a chain of layers
- *   cache/stat/<ctx>.v3       the stat cache of a build context
+ *   cache/stat/<ctx>.v4       the stat cache of a build context
  *   cache/origins/<hex>.json  where a pulled layer came from (cross-repository mounts)
  *   cache/compressed/<hex>.json  the gzip blob of a layer (pushed once)
  *   cache/mounts/<id>/        RUN --mount=type=cache directories
@@ -41,6 +42,7 @@ export const layout = {
   empty: (root: string): string => path.join(root, 'empty'),
   unsynced: (root: string): string => path.join(root, 'unsynced'),
   leases: (root: string): string => path.join(root, 'leases'),
+  gcRunning: (root: string): string => path.join(root, 'gc.running'),
   runc: (root: string): string => path.join(root, 'runc'),
   buildinfo: (root: string, id?: Digest): string => (id ? path.join(root, 'buildinfo', `${hexOf(id)}.json`) : path.join(root, 'buildinfo')),
   cache: (root: string): string => path.join(root, 'cache'),

@@ -72,3 +72,12 @@ export function liveLeases(root: string): { layers: Set<string>; oldestStart: nu
   }
   return { layers, oldestStart };
 }
+
+/** Whether a garbage collection is in progress (its marker names a live process). */
+export function gcRunning(root: string): boolean {
+  try {
+    return isPidAlive(Number(readFileSync(layout.gcRunning(root), 'utf8')));
+  } catch {
+    return false;
+  }
+}

@@ -3,13 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LbuildError, NotFoundError, UsageError } from '../errors.js';
 import { type Digest, isDigest } from '../oci/digest.js';
-import { readJsonFile } from '../util/fsx.js';
+import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { dirSize } from '../analyze/df.js';
 import { traced } from '../util/trace.js';
 import { normalizeTag } from '../oci/reference.js';
 import { type Descriptor, type ImageConfig, type Manifest, MediaType } from '../oci/types.js';
 import { CacheIndex } from './cache.js';
-import { liveLeases } from './leases.js';
+import { type Lease, gcRunning, liveLeases } from './leases.js';
+import { pauseForTests } from '../util/testhooks.js';
 import { ContentStore } from './content.js';
 import { ImageIndex, type ImageIndexFile } from './images.js';
 import { SnapshotStore } from './snapshots.js';
@@ -214,7 +215,17 @@ export class Store {
 
   /** Mark everything the images refer to; delete other blobs and snapshots. */
   async collectGarbage(extraRoots: Iterable<Digest> = []): Promise<{ blobs: number; snapshots: number; bytes: number }> {
-    return traced('gc', () => this.images.locked(() => this.collectLocked(extraRoots)));
+    return traced('gc', () =>
+      this.images.locked(async () => {
+        // before any lease is read: a build that does not see this marker has its lease read
+        await writeFileAtomic(layout.gcRunning(this.root), String(process.pid));
+        try {
+          return await this.collectLocked(extraRoots);
+        } finally {
+          await fsp.rm(layout.gcRunning(this.root), { force: true });
+        }
+      }),
+    );
   }
 
   private async collectLocked(extraRoots: Iterable<Digest>): Promise<{ blobs: number; snapshots: number; bytes: number }> {
@@ -244,6 +255,8 @@ export class Store {
       const gz = await readJsonFile<{ digest: Digest }>(layout.compressed(this.root, d)).catch(() => undefined);
       if (gz) live.add(gz.digest);
     }
+    // LBUILD_TEST_GC_DELAY_MS: a slow collection, for the tests of builds racing it
+    await pauseForTests('GC_DELAY');
     let blobs = 0;
     let bytes = 0;
     for (const d of await this.content.list()) {
@@ -266,6 +279,24 @@ export class Store {
     for (const id of images) imageLayers.push((await this.content.readJson<ImageConfig>(id).catch(() => undefined))?.rootfs.diff_ids ?? []);
     await sweepSideFiles(this.root, { live, images, imageLayers, buildsRunning: Number.isFinite(leases.oldestStart) });
     return { blobs, snapshots, bytes };
+  }
+
+  /**
+   * Lease layers for a build and tell which of them are not in the store; `then` (making a new
+   * layer visible) runs only once they are leased. The lease is written first, then the GC marker
+   * is read: with no collection running, any collection that starts later reads this lease and
+   * keeps the layers. While one runs, the rest waits for the lock it holds for its whole run
+   * (containerd's lease + GC lock), so a collected layer is reported missing, never half there.
+   */
+  async holdLayers(lease: Lease, diffIds: readonly Digest[], then?: () => Promise<void>): Promise<Digest[]> {
+    await lease.add(...diffIds);
+    const finish = async (): Promise<Digest[]> => {
+      const missing: Digest[] = [];
+      for (const d of diffIds) if (!(await this.content.has(d))) missing.push(d);
+      await then?.();
+      return missing;
+    };
+    return gcRunning(this.root) ? this.images.locked(finish) : finish();
   }
 
   /** Layers no cache record is needed for: those of images and of builds in flight. */

@@ -11,16 +11,8 @@ import { type GitSource, type ResolvedGit, checkoutGit, gitDisplay, parseGitSour
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { tempName } from '../../util/fsx.js';
+import { pauseForTests } from '../../util/testhooks.js';
 import { type PreparedStep, type StepEnv, type StepState, createdBy } from './step.js';
-
-/**
- * LBUILD_TEST_COPY_DELAY_MS widens the window between keying a COPY and copying, so that the
- * tests can edit the context inside it (the race a real editor or a `git checkout` runs into).
- */
-async function raceWindowForTests(): Promise<void> {
-  const ms = Number(process.env.LBUILD_TEST_COPY_DELAY_MS ?? 0);
-  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-}
 
 /**
  * COPY and ADD. Keyed on the instruction after expansion and on the content of exactly what it
@@ -81,7 +73,8 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
         }
         return {};
       }
-      await raceWindowForTests();
+      // LBUILD_TEST_COPY_DELAY_MS: the tests edit the context between keying and copying
+      await pauseForTests('COPY_DELAY');
       const opened = layers ? await env.layerSources.open(layers) : { source: await env.context(), release: async () => undefined };
       try {
         const fetched = new Map([...urls].map(([raw, u]) => [raw, { file: env.store.content.path(u.digest), name: u.name, ...(u.lastModified ? { lastModified: u.lastModified } : {}) }]));
