@@ -114,6 +114,14 @@ test('disk full: a clear error, the step cleaned up, the store consistent and us
     assert.match(out.stderr.trim().split('\n').pop() ?? '', /no space left on the store's disk/);
     assert.deepEqual(mountsUnder(r), []);
     assert.deepEqual(await fsp.readdir(path.join(r, 'tmp')), []);
+    // a RUN that fits, whose layer tar then does not: the step's line and words, not an errno
+    const tarFull = await writeContext(path.join(dir, 'full-tar'), { Dockerfile: 'FROM busybox\nRUN head -c 12000000 /dev/urandom > /big\n' });
+    const out2 = await lbuild(r, ['build', '--progress', 'plain', tarFull]);
+    assert.equal(out2.exitCode, 1);
+    assert.match(out2.stderr, /#2 ERROR: Dockerfile:2: no space left on the store's disk \(/);
+    assert.match(out2.stderr.trim().split('\n').pop() ?? '', /^lbuild: Dockerfile:2: no space left on the store's disk \(/);
+    assert.doesNotMatch(out2.stderr, /ENOSPC/);
+    assert.deepEqual(await fsp.readdir(path.join(r, 'tmp')), []);
     const f = await lbuild(r, ['fsck']);
     assert.equal(f.exitCode, 0, f.stdout + f.stderr);
     const ok = await writeContext(path.join(dir, 'fits'), { Dockerfile: 'FROM busybox\nRUN echo small > /s\n' });

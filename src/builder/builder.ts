@@ -327,9 +327,8 @@ export class Builder {
         });
         if (r.cache === 'hit') v.cached();
         else v.done();
-      } catch (e) {
-        // every failure of a step names its line (`--chown=nope: …` alone does not say where)
-        if (e instanceof LbuildError && !(e instanceof LocatedError) && !e.message.startsWith(`${this.plan.file}:`)) e.message = `${this.plan.file}:${instr.line}: ${e.message}`;
+      } catch (caught) {
+        const e = stepError(caught, this.plan.file, instr.line, o.store.root);
         const message = e instanceof Error ? e.message : String(e);
         v.error(message);
         this.steps.push({
@@ -387,4 +386,16 @@ export class Builder {
     const layers = [...img.config.rootfs.diff_ids];
     return { id: `image:${img.manifestDigest}`, what: `image ${ref.ref}`, layers, chain: chainOf(layers) };
   }
+}
+
+/**
+ * A step's failure as the user reads it: always naming its line (`--chown=nope: …` alone does
+ * not say where), and a full or read-only store disk in words rather than as an errno.
+ */
+function stepError(e: unknown, file: string, line: number, root: string): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (!(e instanceof LbuildError) && code === 'ENOSPC') return new LocatedError(`${file}:${line}: no space left on the store's disk (${root})`);
+  if (!(e instanceof LbuildError) && code === 'EROFS') return new LocatedError(`${file}:${line}: the store is on a read-only file system (${root})`);
+  if (e instanceof LbuildError && !(e instanceof LocatedError) && !e.message.startsWith(`${file}:`)) e.message = `${file}:${line}: ${e.message}`;
+  return e;
 }
