@@ -59,7 +59,7 @@ test('import makes a one-layer image; images, inspect and history show it', asyn
 test('import --change sets config fields; a bad change is a usage error', async () => {
   const tarFile = path.join(path.dirname(root), 'empty.tar');
   const mk = await run('tar', ['-cf', tarFile, '-T', '/dev/null']);
-  assert.equal(mk.exitCode, 0);
+  assert.equal(mk.exitCode, 0, `tar: ${mk.stderr}`);
   await lbuildOk(root, [
     'import', tarFile, 'changed:1',
     '--change', 'ENV A=1 B="two words"', '--change', 'WORKDIR /srv', '--change', 'USER nobody',
@@ -90,6 +90,29 @@ test('tag and rmi', async () => {
   const missing = await lbuild(root, ['inspect', 'nope:1']);
   assert.equal(missing.exitCode, 1);
   assert.equal(missing.stderr.trim(), 'lbuild: image nope:1: not found');
+});
+
+test('save -o a device or FIFO writes into it (as docker save); through a symlink it writes the file it names', async () => {
+  const nullBefore = await fsp.stat('/dev/null');
+  await lbuildOk(root, ['save', 'busybox:1', '-o', '/dev/null']);
+  const nullAfter = await fsp.stat('/dev/null');
+  assert.ok(nullAfter.isCharacterDevice() && nullAfter.rdev === nullBefore.rdev, '/dev/null is still the device');
+  const fifo = path.join(path.dirname(root), 'save.fifo');
+  assert.equal((await run('mkfifo', [fifo])).exitCode, 0);
+  const reader = run('sh', ['-c', `wc -c < "${fifo}"`]);
+  await lbuildOk(root, ['save', 'busybox:1', '-o', fifo]);
+  assert.ok(Number((await reader).stdout.trim()) > 100_000, 'the archive went through the FIFO');
+  assert.ok((await fsp.lstat(fifo)).isFIFO());
+  const real = path.join(path.dirname(root), 'real.tar');
+  await fsp.writeFile(real, '');
+  const link = path.join(path.dirname(root), 'link.tar');
+  await fsp.symlink(real, link);
+  await lbuildOk(root, ['save', 'busybox:1', '-o', link]);
+  assert.ok((await fsp.lstat(link)).isSymbolicLink(), 'the link stays a link');
+  assert.ok((await fsp.stat(real)).size > 100_000);
+  const dirOut = await lbuild(root, ['save', 'busybox:1', '-o', path.dirname(root)]);
+  assert.equal(dirOut.exitCode, 1);
+  assert.match(dirOut.stderr, /is a directory: -o takes the archive file/);
 });
 
 test('save writes archives that skopeo and umoci read', async () => {

@@ -12,10 +12,23 @@ import { pipeEntry, tarEntries } from '../util/tar-read.js';
 /** One file of an archive being written: a buffer, or a file on disk streamed in. */
 export type ArchiveEntry = { name: string; data: Buffer } | { name: string; file: string; size: number; digest?: Digest };
 
-/** Write a tar archive of whole files atomically (temp file, then rename onto `out`). */
+/**
+ * Where an archive goes. A regular file (or a new one) is written atomically: a temp file beside
+ * it, renamed onto it, through any symlink to it. Anything else (`/dev/null`, `/dev/stdout`, a
+ * FIFO) is written into, as `docker save -o` does: a rename would replace the device itself.
+ */
+async function archiveTarget(out: string): Promise<{ file: string; atomic: boolean }> {
+  const abs = path.resolve(out);
+  const st = await fsp.stat(abs).catch(() => undefined);
+  if (st?.isDirectory()) throw new LbuildError(`${out} is a directory: -o takes the archive file`);
+  if (st && !st.isFile()) return { file: abs, atomic: false };
+  return { file: st ? await fsp.realpath(abs) : abs, atomic: true };
+}
+
+/** Write a tar archive of whole files, atomically where `out` is a file (archiveTarget). */
 export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEntry> | Iterable<ArchiveEntry>): Promise<void> {
-  const target = path.resolve(out);
-  const tmp = path.join(path.dirname(target), `.${tempName(path.basename(target))}`);
+  const { file: target, atomic } = await archiveTarget(out);
+  const tmp = atomic ? path.join(path.dirname(target), `.${tempName(path.basename(target))}`) : target;
   const pack = tar.pack();
   const sink = pipeline(pack as unknown as Readable, createWriteStream(tmp, { mode: 0o644 }));
   const dirs = new Set<string>();
@@ -53,11 +66,11 @@ export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEn
     }
     pack.finalize();
     await sink;
-    await fsp.rename(tmp, target);
+    if (atomic) await fsp.rename(tmp, target);
   } catch (err) {
     pack.destroy(err as Error);
     await sink.catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
+    if (atomic) await fsp.rm(tmp, { force: true });
     throw err;
   }
 }
