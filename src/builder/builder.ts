@@ -1,3 +1,4 @@
+import type { ExtraHost } from '../runtime/runc.js';
 import { realpathSync } from 'node:fs';
 import { type RecordedStep, alignSteps } from '../cache/explain.js';
 import { parentId } from '../cache/key.js';
@@ -44,6 +45,8 @@ export interface BuildOptions {
   buildArgs: Map<string, string>;
   target?: string;
   network: 'default' | 'none' | 'host';
+  /** --add-host entries for RUN's /etc/hosts */
+  extraHosts?: readonly ExtraHost[];
   labels: Map<string, string>;
   progress: Progress;
   /** --no-cache: run every step */
@@ -361,6 +364,7 @@ export class Builder {
       layerSource: (from, line, stage) => this.layerSource(from, line, stage),
       layerSources: this.layerSources,
       network: o.network,
+      extraHosts: o.extraHosts ?? [],
       secrets: o.secrets ?? new Map(),
       allowInsecure: o.allowInsecure === true,
       redact: this.redact,

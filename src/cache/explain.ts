@@ -114,7 +114,7 @@ function explainOp(a: Record<string, unknown>, b: Record<string, unknown>, text:
       if (ea.get(k) !== eb.get(k)) return changedPair(`env ${k}`, ea.get(k), eb.get(k));
     }
   }
-  for (const [field, name] of [['user', 'user'], ['workdir', 'working directory'], ['network', 'network'], ['security', 'security mode'], ['dir', 'directory']] as const) {
+  for (const [field, name] of [['user', 'user'], ['workdir', 'working directory'], ['network', 'network'], ['hosts', '--add-host'], ['security', 'security mode'], ['dir', 'directory']] as const) {
     if (!sameJson(a[field], b[field])) return changedPair(name, a[field], b[field]);
   }
   if (!sameJson(a.argv, b.argv)) return 'shell changed';

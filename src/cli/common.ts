@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
+import type { ExtraHost } from '../runtime/runc.js';
 import { Snapshotter } from '../snapshot/overlay.js';
 import { Store, defaultRoot } from '../store/store.js';
 
@@ -41,6 +43,19 @@ export function parsePairs(list: readonly string[] | undefined, flag: string, fr
     out.set(item.slice(0, eq), item.slice(eq + 1));
   }
   return out;
+}
+
+/** --add-host NAME:IP (or NAME=IP), as Docker; an IPv6 address keeps its colons. */
+export function parseAddHosts(list: readonly string[]): ExtraHost[] {
+  return list.map((item) => {
+    const at = item.includes('=') ? item.indexOf('=') : item.indexOf(':');
+    const name = at > 0 ? item.slice(0, at) : '';
+    const ip = at > 0 ? item.slice(at + 1).replace(/^\[(.*)\]$/, '$1') : '';
+    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name)) throw new UsageError(`--add-host ${JSON.stringify(item)}: expected NAME:IP`);
+    if (ip === 'host-gateway') throw new UsageError(`--add-host ${JSON.stringify(item)}: host-gateway needs a daemon's bridge; give the host's address`);
+    if (isIP(ip) === 0) throw new UsageError(`--add-host ${JSON.stringify(item)}: ${JSON.stringify(ip)} is not an IP address`);
+    return { name, ip };
+  });
 }
 
 export function asArray(v: unknown): string[] {

@@ -15,12 +15,11 @@ import { importCommand } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
 import { loadCommand } from './commands/load.js';
 import { rmiCommand } from './commands/rmi.js';
-import { runCommand } from './commands/run.js';
+import { RUN_VALUE_OPTIONS, runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
 import { tagCommand } from './commands/tag.js';
 
 /** `lbuild run` options that take a value (the token after them is not the image). */
-const RUN_VALUE_OPTIONS = new Set(['--root', '-e', '--env', '--network', '--entrypoint', '-u', '--user']);
 
 /**
  * As docker run: everything after the image is the container's command, options included

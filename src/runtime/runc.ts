@@ -5,10 +5,11 @@ import * as path from 'node:path';
 import { LbuildError } from '../errors.js';
 import { tempName } from '../util/fsx.js';
 import { defaultSeccomp } from './seccomp.js';
+import { startPrivateNetwork, type PrivateNetwork } from './network.js';
 
 /*
  * RUN executes under runc (Debian's package), the OCI runtime Docker itself uses: it gives new
- * mount, PID, IPC and UTS (and, for --network none, network) namespaces, pivot_root into the
+ * mount, PID, IPC, UTS and network namespaces (the host's network only with --network host), pivot_root into the
  * merged overlay, /proc, a minimal /dev, Docker's default capability set and masked /proc paths,
  * without a daemon. crun fails on this machine kind's cgroup v1 hybrid; runc does not.
  */
@@ -56,6 +57,8 @@ export interface RunSpec {
   gid: number;
   additionalGids: number[];
   network: 'default' | 'none' | 'host';
+  /** --add-host entries, appended to /etc/hosts */
+  extraHosts?: readonly ExtraHost[];
   extraMounts?: Mount[];
   /** called with each line the command prints (stdout and stderr) */
   onLine?: (line: string) => void;
@@ -67,6 +70,11 @@ export interface RunSpec {
    * seccomp filter. Otherwise Docker's default capabilities and Docker's default seccomp profile.
    */
   insecure?: boolean;
+}
+
+export interface ExtraHost {
+  name: string;
+  ip: string;
 }
 
 export interface RunResult {
@@ -89,11 +97,23 @@ export function sandboxMounts(bundle: string): Mount[] {
   ];
 }
 
-async function hostResolvConf(): Promise<string> {
+/**
+ * The container's resolv.conf. On the host's network it is the host's. In a private namespace a
+ * loopback resolver (systemd-resolved) is out of reach: it is dropped, and when no nameserver is
+ * left slirp's forwarder (which asks the host's resolvers) stands in.
+ */
+export async function containerResolvConf(network: RunSpec['network'], fallbackDns?: string): Promise<string> {
   const text = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-  // a loopback resolver (systemd-resolved) is unreachable from another namespace: drop it
+  if (network === 'host') return text.endsWith('\n') || text === '' ? text : `${text}\n`;
   const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
+  if (fallbackDns && !lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push(`nameserver ${fallbackDns}`);
   return `${lines.join('\n').trim()}\n`;
+}
+
+/** /etc/hosts: localhost, then --add-host entries (Docker's order). */
+export function containerHosts(extraHosts: readonly ExtraHost[] = []): string {
+  const extra = extraHosts.map((h) => `${h.ip}\t${h.name}\n`).join('');
+  return `127.0.0.1\tlocalhost ${HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n${extra}`;
 }
 
 const running = new Map<string, { stateRoot: string; child: ResultPromise }>();
@@ -108,14 +128,24 @@ export async function killAll(): Promise<void> {
 }
 
 export async function runContainer(spec: RunSpec, stateRoot: string, tmpDir: string): Promise<RunResult> {
-  const execa = await lazyExeca();
   const id = tempName('lbuild');
   const bundle = path.join(tmpDir, id);
+  const net = spec.network === 'default' ? await startPrivateNetwork() : undefined;
+  try {
+    return await runInBundle(spec, stateRoot, id, bundle, net);
+  } finally {
+    await net?.close();
+  }
+}
+
+async function runInBundle(spec: RunSpec, stateRoot: string, id: string, bundle: string, net: PrivateNetwork | undefined): Promise<RunResult> {
+  const execa = await lazyExeca();
   await fsp.mkdir(bundle, { recursive: true });
-  await fsp.writeFile(path.join(bundle, 'hosts'), `127.0.0.1\tlocalhost ${HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
-  await fsp.writeFile(path.join(bundle, 'resolv.conf'), await hostResolvConf());
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  await fsp.writeFile(path.join(bundle, 'hosts'), containerHosts(spec.extraHosts));
+  await fsp.writeFile(path.join(bundle, 'resolv.conf'), await containerResolvConf(spec.network, net?.dns));
+  const namespaces: { type: string; path?: string }[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (spec.network === 'none') namespaces.push({ type: 'network' });
+  if (net) namespaces.push({ type: 'network', path: net.nsPath });
   const caps = spec.insecure ? await heldCaps() : DEFAULT_CAPS;
   const config = {
     ociVersion: '1.0.2',

@@ -41,7 +41,9 @@ export async function prepareRun(instr: RunInstr, state: StepState, stage: Stage
       epoch: state.epoch,
       op: {
         kind: 'RUN', argv: commandArgv(instr.cmd, cfg.Shell), env: cfg.Env ?? [], user: cfg.User ?? '',
-        workdir: cfg.WorkingDir || '/', network,
+        // 'default' once meant the host's network; a private one is another environment
+        workdir: cfg.WorkingDir || '/', network: network === 'default' ? 'private' : network,
+        ...(env.extraHosts.length ? { hosts: env.extraHosts.map((h) => `${h.name}=${h.ip}`) } : {}),
         ...(instr.security === 'insecure' ? { security: 'insecure' } : {}),
         ...(instr.mounts.length ? { mounts: instr.mounts.map(mountKey), bindSources } : {}),
       },
@@ -112,6 +114,7 @@ async function runInSandbox(instr: RunInstr, state: StepState, stage: Stage, roo
       gid: user.gid,
       additionalGids: user.additionalGids,
       network: instr.network ?? env.network,
+      extraHosts: env.extraHosts,
       insecure,
       onLine: (l) => log(env.redact(l)),
       extraMounts: extra.mounts,

@@ -1,3 +1,4 @@
+import type { ExtraHost } from '../../runtime/runc.js';
 import type { KeyInputs } from '../../cache/key.js';
 import type { StatCache } from '../../context/checksum.js';
 import type { CopySource } from '../../context/select.js';
@@ -30,6 +31,7 @@ export interface StepEnv {
   layerSource(from: string, line: number, stage: Stage): Promise<LayerSource>;
   layerSources: LayerSources;
   network: 'default' | 'none' | 'host';
+  extraHosts: readonly ExtraHost[];
   secrets: ReadonlyMap<string, SecretSource>;
   allowInsecure: boolean;
   /** hides --secret values in what a RUN prints */

@@ -17,7 +17,7 @@ import type { StoredImage } from '../../store/store.js';
 import { BuildRecords } from '../../cache/records.js';
 import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
-import { type GlobalArgs, asArray, openStore, parsePairs, print } from '../common.js';
+import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print } from '../common.js';
 import { normalizeTag } from '../../oci/reference.js';
 
 export interface BuildArgs extends GlobalArgs {
@@ -36,6 +36,7 @@ export interface BuildArgs extends GlobalArgs {
   'cache-to'?: string;
   label?: string[];
   network: string;
+  'add-host'?: string[];
   'print-plan'?: boolean;
   pull?: boolean;
   'insecure-registry'?: string[];
@@ -60,6 +61,7 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('cache-to', { type: 'string' })
     .option('label', { type: 'string', describe: 'K=V label on the image (repeatable)' })
     .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
+    .option('add-host', { type: 'string', describe: 'NAME:IP line for /etc/hosts in RUN (repeatable)' })
     .option('pull', { type: 'boolean', default: false, describe: 'check the registry for base images even when present' })
     .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
     .option('secret', { type: 'string', describe: 'id=X,src=FILE or id=X,env=VAR: a secret for RUN --mount=type=secret (repeatable)' })
@@ -118,6 +120,7 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
       buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true),
       ...(argv.target ? { target: argv.target } : {}),
       network: argv.network as 'default' | 'none' | 'host',
+      extraHosts: parseAddHosts(asArray(argv['add-host'])),
       labels: parsePairs(asArray(argv.label), '--label'),
       progress,
       noCache: !argv.cache,

@@ -5,7 +5,7 @@ import { DEFAULT_PATH, runContainer } from '../../runtime/runc.js';
 import { resolveUser } from '../../runtime/user.js';
 import { Snapshotter } from '../../snapshot/overlay.js';
 import { installSignalCleanup } from '../signals.js';
-import { type GlobalArgs, asArray, openStore, parsePairs } from '../common.js';
+import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs } from '../common.js';
 import { layout } from '../../store/layout.js';
 
 interface Args extends GlobalArgs {
@@ -14,10 +14,14 @@ interface Args extends GlobalArgs {
   rm?: boolean;
   env?: string[];
   network: string;
+  'add-host'?: string[];
   entrypoint?: string;
   user?: string;
   commandJson?: string;
 }
+
+/** run's options that take a value (the CLI finds where the container's command starts with it) */
+export const RUN_VALUE_OPTIONS = new Set(['--root', '-e', '--env', '--network', '--add-host', '--entrypoint', '-u', '--user']);
 
 export const runCommand: CommandModule<GlobalArgs, Args> = {
   command: 'run <image> [cmd..]',
@@ -29,6 +33,7 @@ export const runCommand: CommandModule<GlobalArgs, Args> = {
       .option('rm', { type: 'boolean', default: true, describe: 'remove the container afterwards (always: containers are ephemeral)' })
       .option('env', { alias: 'e', type: 'string', describe: 'K=V environment variable (repeatable)' })
       .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
+      .option('add-host', { type: 'string', describe: 'NAME:IP line for /etc/hosts (repeatable)' })
       .option('entrypoint', { type: 'string', describe: 'run this instead of the image\'s ENTRYPOINT (\'\' for none), as docker run' })
       .option('command-json', { type: 'string', hidden: true, describe: 'the command after the image (set by the CLI: options there are the command\'s)' })
       .option('user', { alias: 'u', type: 'string', describe: 'user[:group] (name or id) instead of the image\'s USER' })
@@ -62,6 +67,7 @@ export const runCommand: CommandModule<GlobalArgs, Args> = {
           gid: user.gid,
           additionalGids: user.additionalGids,
           network: argv.network as 'default' | 'none' | 'host',
+          extraHosts: parseAddHosts(asArray(argv['add-host'])),
           inheritStdio: true,
         },
         layout.runc(store.root),
