@@ -15,6 +15,7 @@ import { importCommand } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
 import { loadCommand } from './commands/load.js';
 import { rmiCommand } from './commands/rmi.js';
+import { needsRootless, runRootless, watchParent } from '../runtime/rootless.js';
 import { RUN_VALUE_OPTIONS, runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
 import { tagCommand } from './commands/tag.js';
@@ -45,6 +46,18 @@ function splitRunCommand(args: string[]): string[] {
 /** Run the CLI; resolves to the exit code. Errors become one line on stderr (a stack only with --debug). */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes('--debug');
+  watchParent();
+  // not root: the same command again inside the user's own user namespace (lint and help need no store)
+  const helpOnly = args.includes('--help') || args.includes('-h') || args.find((a) => !a.startsWith('-')) === 'lint';
+  if (needsRootless() && !helpOnly) {
+    try {
+      return await runRootless(process.argv.slice(1));
+    } catch (e) {
+      if (!(e instanceof LbuildError)) throw e;
+      process.stderr.write(`lbuild: ${e.message}\n`);
+      return e.exitCode;
+    }
+  }
   // yargs reads `--no-X` as "X is false": give --no-cache-filter an internal name
   const argv = splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter')));
   const cli = yargs(argv)

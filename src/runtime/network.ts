@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { constants, promises as fsp } from 'node:fs';
 import { LbuildError } from '../errors.js';
+import { inUserNamespace } from './rootless.js';
 
 /*
  * RUN's default network, as Docker's: a private network namespace with outbound NAT, where the
@@ -56,6 +58,10 @@ function firstChunk(stream: Readable, child: ChildProcess, what: string, stderr:
  * it is SIGKILLed.
  */
 export async function startPrivateNetwork(): Promise<PrivateNetwork> {
+  // Debian's udev rules open the tun device to every user; without udev it may be root's only
+  if (inUserNamespace() && !(await fsp.access('/dev/net/tun', constants.R_OK | constants.W_OK).then(() => true, () => false))) {
+    throw new LbuildError('rootless: the default RUN network needs /dev/net/tun open to users (as root: chmod 666 /dev/net/tun, as udev sets it); or build with --network host or --network none');
+  }
   const holder = spawn('unshare', ['--net', '--', '/bin/sh', '-c', 'echo ready; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });

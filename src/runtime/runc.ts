@@ -6,6 +6,7 @@ import { LbuildError } from '../errors.js';
 import { tempName } from '../util/fsx.js';
 import { defaultSeccomp } from './seccomp.js';
 import { startPrivateNetwork, type PrivateNetwork } from './network.js';
+import { inUserNamespace } from './rootless.js';
 
 /*
  * RUN executes under runc (Debian's package), the OCI runtime Docker itself uses: it gives new
@@ -83,15 +84,21 @@ export interface RunResult {
   tail: string[];
 }
 
-/** The mount points the sandbox adds over the root: they must never end up in a layer. */
-export function sandboxMounts(bundle: string): Mount[] {
+/**
+ * The mount points the sandbox adds over the root: they must never end up in a layer. Rootless on
+ * the host's network, sysfs cannot be mounted (its network namespace is not the user
+ * namespace's): the host's /sys is bound read-only instead, as rootless runc does.
+ */
+export function sandboxMounts(bundle: string, bindSys = false): Mount[] {
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    bindSys
+      ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/etc/hosts', type: 'bind', source: path.join(bundle, 'hosts'), options: ['rbind', 'ro'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: path.join(bundle, 'resolv.conf'), options: ['rbind', 'ro'] },
   ];
@@ -160,7 +167,7 @@ async function runInBundle(spec: RunSpec, stateRoot: string, id: string, bundle:
     },
     root: { path: spec.root, readonly: spec.readonlyRoot ?? false },
     hostname: HOSTNAME,
-    mounts: [...sandboxMounts(bundle), ...(spec.extraMounts ?? [])],
+    mounts: [...sandboxMounts(bundle, spec.network === 'host' && inUserNamespace()), ...(spec.extraMounts ?? [])],
     linux: {
       namespaces,
       maskedPaths: ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'],

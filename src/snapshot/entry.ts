@@ -2,7 +2,8 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import { type TarEntry, pipeEntry } from '../util/tar-read.js';
 import type tar from 'tar-stream';
 import { makeDevice } from '../util/xattr.js';
-import { LbuildError } from '../errors.js';
+import { LbuildError, isErrno } from '../errors.js';
+import { inUserNamespace, mappedRange } from '../runtime/rootless.js';
 
 /**
  * Write one tar entry (not a hardlink: callers resolve those targets their own way) at `abs`,
@@ -31,6 +32,10 @@ export async function writeEntry(entry: TarEntry, h: tar.Header, abs: string): P
     case 'block-device':
     case 'fifo':
       entry.resume();
+      // a user namespace may make fifos and whiteouts (0:0) but no other device
+      if (h.type !== 'fifo' && inUserNamespace() && (h.devmajor || h.devminor)) {
+        throw new LbuildError(`tar entry ${JSON.stringify(h.name)}: a device node (${h.devmajor}:${h.devminor}) cannot be made rootless; use this image as root`);
+      }
       await makeDevice(abs, h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c', h.devmajor, h.devminor);
       return true;
     default:
@@ -56,7 +61,17 @@ function refuseSparse(h: tar.Header): void {
  */
 export async function applyEntryMeta(abs: string, h: tar.Header, chown: boolean): Promise<Date | undefined> {
   const pax = (h.pax ?? {}) as Record<string, string>;
-  if (chown) await fsp.lchown(abs, pax.uid !== undefined ? Number(pax.uid) : h.uid, pax.gid !== undefined ? Number(pax.gid) : h.gid);
+  if (chown) {
+    const uid = pax.uid !== undefined ? Number(pax.uid) : h.uid;
+    const gid = pax.gid !== undefined ? Number(pax.gid) : h.gid;
+    await fsp.lchown(abs, uid, gid).catch((e: unknown) => {
+      // EINVAL: an id the user namespace does not map
+      if (isErrno(e, 'EINVAL') && inUserNamespace()) {
+        throw new LbuildError(`tar entry ${JSON.stringify(h.name)}: owner ${uid}:${gid} is outside the rootless id range (${mappedRange()}); give the user a larger range in /etc/subuid and /etc/subgid`);
+      }
+      throw e;
+    });
+  }
   if (h.type !== 'symlink') await fsp.chmod(abs, h.mode & 0o7777);
   if (h.type === 'directory') return h.mtime;
   await fsp.lutimes(abs, h.mtime, h.mtime);

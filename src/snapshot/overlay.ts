@@ -7,6 +7,7 @@ import { chainIds, type Digest, hexOf } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
 import { isPidAlive, ownerPid, tempName } from '../util/fsx.js';
 import { reapStaleContainers } from '../runtime/runc.js';
+import { inUserNamespace } from '../runtime/rootless.js';
 import { recoverUnsynced } from '../store/durability.js';
 import { layout } from '../store/layout.js';
 
@@ -16,7 +17,10 @@ export const MAX_LOWERS = 200;
 export const FLATTEN_CHUNK = 100;
 // volatile: no sync of the whole upper filesystem at every unmount (store/durability.ts says
 // how a crash before writeback is noticed)
-const MOUNT_OPTS = 'redirect_dir=off,metacopy=off,index=off,volatile';
+// rootless: overlay's marks are user.* xattrs (userxattr), which allows no redirect to be followed
+const ROOTLESS = inUserNamespace();
+const XATTR_OPTS = ROOTLESS ? ',userxattr' : '';
+const MOUNT_OPTS = `redirect_dir=${ROOTLESS ? 'nofollow' : 'off'},metacopy=off,index=off,volatile${XATTR_OPTS}`;
 
 /** Every mount this process made and has not released: released on exit, error and signals. */
 const active = new Set<string>();
@@ -148,7 +152,7 @@ export class Snapshotter {
       if (lowers.length === 1) {
         await copyTree(path.join(this.store.root, lowers[0] as string), out);
       } else {
-        await mount(this.store.root, `lowerdir=${lowers.join(':')}`, mnt);
+        await mount(this.store.root, `lowerdir=${lowers.join(':')}${XATTR_OPTS}`, mnt);
         try {
           await copyTree(mnt, out);
         } finally {
@@ -202,7 +206,7 @@ export class Snapshotter {
     const dir = path.join(this.store.tmpDir, tempName('view'));
     await fsp.mkdir(dir, { recursive: true });
     try {
-      await mount(this.store.root, `lowerdir=${lowers.join(':')}`, dir);
+      await mount(this.store.root, `lowerdir=${lowers.join(':')}${XATTR_OPTS}`, dir);
     } catch (e) {
       await fsp.rm(dir, { recursive: true, force: true });
       throw e;

@@ -16,6 +16,7 @@ import { type Digest, hexOf } from '../oci/digest.js';
  *   tmp/                      temp files (names carry the writer's PID)
  *   buildinfo/<hex>.json      per image: the Dockerfile lines that made its layers
  *   images.json, images.lock  the image and tag index
+ *   overlay-xattrs            `trusted` or `user`: the xattr namespace of the snapshots' overlay marks
  *   gc.running                the PID of a garbage collection in progress (leases.ts)
  *   cache/records/<key>.json  the layer cache
  *   cache/builds/<id>.json    the last build of a Dockerfile + target (miss explanations)
@@ -43,6 +44,7 @@ export const layout = {
   unsynced: (root: string): string => path.join(root, 'unsynced'),
   leases: (root: string): string => path.join(root, 'leases'),
   gcRunning: (root: string): string => path.join(root, 'gc.running'),
+  overlayXattrs: (root: string): string => path.join(root, 'overlay-xattrs'),
   runc: (root: string): string => path.join(root, 'runc'),
   buildinfo: (root: string, id?: Digest): string => (id ? path.join(root, 'buildinfo', `${hexOf(id)}.json`) : path.join(root, 'buildinfo')),
   cache: (root: string): string => path.join(root, 'cache'),

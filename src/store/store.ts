@@ -15,6 +15,8 @@ import { ContentStore } from './content.js';
 import { ImageIndex, type ImageIndexFile } from './images.js';
 import { SnapshotStore } from './snapshots.js';
 import { PRIVATE_DIRS, layout } from './layout.js';
+import { inUserNamespace } from '../runtime/rootless.js';
+import { overlayXattrNamespace } from '../util/xattr.js';
 import { sweepSideFiles } from './sweep.js';
 
 export interface StoredImage {
@@ -29,7 +31,7 @@ export interface StoredImage {
 
 export function defaultRoot(): string {
   if (process.env.LBUILD_ROOT) return process.env.LBUILD_ROOT;
-  if (process.getuid?.() === 0) return '/var/lib/lbuild';
+  if (process.getuid?.() === 0 && !inUserNamespace()) return '/var/lib/lbuild';
   const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(data, 'lbuild');
 }
@@ -48,6 +50,24 @@ async function checkRootOwnership(abs: string): Promise<void> {
   if (st.uid !== uid) throw new LbuildError(`cannot use store ${abs}: owned by uid ${st.uid}, not by this user (uid ${uid})`);
   if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
     throw new LbuildError(`cannot use store ${abs}: it is writable by other users (mode ${(st.mode & 0o7777).toString(8)}); chmod go-w ${abs}`);
+  }
+}
+
+/**
+ * Snapshots made as root carry overlay's marks as trusted.* xattrs, rootless ones as user.*; a
+ * store of one kind read by the other would show wrong images: refuse it.
+ */
+async function checkOverlayXattrs(abs: string): Promise<void> {
+  const mine = overlayXattrNamespace();
+  const file = layout.overlayXattrs(abs);
+  const theirs = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();
+  if (theirs === '') {
+    await fsp.writeFile(file, `${mine}\n`);
+    return;
+  }
+  if (theirs !== mine) {
+    const made = theirs === 'user' ? 'rootless' : 'as root';
+    throw new LbuildError(`cannot use store ${abs}: it was made ${made}, and this lbuild runs ${mine === 'user' ? 'rootless' : 'as root'}; give it a store of its own (--root DIR)`);
   }
 }
 
@@ -82,6 +102,7 @@ export class Store {
         if ((st.mode & 0o077) !== 0) await fsp.chmod(p, 0o700);
       }
       await fsp.mkdir(path.join(abs, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
+      await checkOverlayXattrs(abs);
     } catch (e) {
       if (e instanceof LbuildError) throw e;
       throw new LbuildError(`cannot use store ${abs}: ${(e as Error).message}`);

@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { LbuildError } from '../errors.js';
+import { inUserNamespace } from '../runtime/rootless.js';
 
 /*
  * Node has no xattr or mknod API. We use Debian's `attr` tools (getfattr/setfattr) and
@@ -10,12 +11,20 @@ import { LbuildError } from '../errors.js';
  */
 
 /*
- * Only `trusted.overlay.opaque` marks an opaque directory: lbuild mounts overlay with trusted
- * xattrs (as root), and a RUN (without CAP_SYS_ADMIN) cannot set a trusted.* attribute, while any
- * process may set `user.overlay.opaque` on its own files. Taking the user.* one as a marker would
- * let a RUN hide a lower directory's contents in the image it ships.
+ * As root, only `trusted.overlay.opaque` marks an opaque directory: overlay is mounted with trusted
+ * xattrs, and a RUN (without CAP_SYS_ADMIN) cannot set a trusted.* attribute, while any process
+ * may set `user.overlay.opaque` on its own files. Taking the user.* one as a marker would let a
+ * RUN hide a lower directory's contents in the image it ships. Rootless, trusted.* is out of
+ * reach and overlay is mounted with `userxattr`: the marker is user.overlay.opaque, and overlay
+ * refuses to let anything set its own attributes through the mount, so a RUN still cannot.
  */
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+export function overlayXattrNamespace(): 'trusted' | 'user' {
+  return inUserNamespace() ? 'user' : 'trusted';
+}
+
+/** overlay's own attributes; as root, user.overlay.* is a file's like any other (and does not ship) */
+const OVERLAY_PREFIX = `${overlayXattrNamespace()}.overlay.`;
+const OPAQUE_XATTR = `${OVERLAY_PREFIX}opaque`;
 
 async function run(cmd: string, args: string[]): Promise<string> {
   try {
@@ -112,7 +121,7 @@ export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
       const list = result.shipped.get(rel) ?? [];
       list.push([name, value]);
       result.shipped.set(rel, list);
-    } else if (!name.startsWith('trusted.overlay.')) {
+    } else if (!name.startsWith(OVERLAY_PREFIX)) {
       result.unshipped.set(rel, [...(result.unshipped.get(rel) ?? []), name]);
     }
   });
