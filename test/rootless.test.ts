@@ -207,6 +207,13 @@ test('18.2: what rootless cannot do is one line: no subordinate range, a device 
   const r = await asUser(BARE, ['images']);
   assert.equal(r.exitCode, 1);
   assert.equal(r.stderr, `lbuild: rootless: user ${BARE} has no subordinate uid range in /etc/subuid (as root: usermod --add-subuids 100000-165535 ${BARE})`);
+  // no newuidmap on PATH (unshare is)
+  const tools = path.join(dir, 'tools');
+  await fsp.mkdir(tools, { recursive: true });
+  await fsp.symlink('/usr/bin/unshare', path.join(tools, 'unshare')).catch(() => undefined);
+  const noMap = await execa('runuser', ['-u', USER, '--', '/usr/bin/env', `PATH=${tools}`, `HOME=${home}`, process.execPath, bin, 'images'], { reject: false, stdin: 'ignore', extendEnv: false });
+  assert.equal(noMap.exitCode, 1);
+  assert.equal(noMap.stderr, 'lbuild: rootless: newuidmap is not installed (as root: apt-get install uidmap)');
   // what a user namespace cannot hold is named, not half-made
   const src = path.join(dir, 'odd');
   await fsp.mkdir(path.join(src, 'dev'), { recursive: true });
