@@ -1,8 +1,9 @@
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
+import { commandWords, dedupeUnknown, refuseUnknownCommand } from './usage.js';
 import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
 import { analyzeCommand } from './commands/analyze.js';
-import { buildCommand } from './commands/build.js';
+import { BUILD_BOOLEAN_FLAGS, buildCommand } from './commands/build.js';
 import { fsckCommand, pruneCommand } from './commands/maintenance.js';
 import { pullCommand, pushCommand } from './commands/registry.js';
 import { reportCommand } from './commands/report.js';
@@ -20,7 +21,25 @@ import { RUN_VALUE_OPTIONS, runCommand } from './commands/run.js';
 import { saveCommand } from './commands/save.js';
 import { tagCommand } from './commands/tag.js';
 
-/** `lbuild run` options that take a value (the token after them is not the image). */
+/** Every command but version and completion, in the order --help lists them. */
+const COMMANDS = [
+  buildCommand, imagesCommand, inspectCommand, historyCommand, tagCommand, rmiCommand, importCommand, saveCommand,
+  loadCommand, runCommand, cacheCommand, analyzeCommand, dfCommand, lintCommand, reportCommand, pullCommand,
+  pushCommand, fsckCommand, pruneCommand,
+] as unknown as CommandModule<never, never>[];
+
+/** Set by the bundler from package.json; `dev` when run from tsc's output. */
+declare const LBUILD_VERSION: string | undefined;
+export const VERSION = typeof LBUILD_VERSION === 'string' ? LBUILD_VERSION : 'dev';
+
+const versionCommand: CommandModule = {
+  command: 'version',
+  describe: 'Show lbuild\'s version and what it runs on',
+  handler: () => {
+    process.stdout.write(`lbuild ${VERSION}\nnode ${process.version} ${process.platform}/${process.arch}\n`);
+  },
+};
+
 
 /**
  * As docker run: everything after the image is the container's command, options included
@@ -43,13 +62,26 @@ function splitRunCommand(args: string[]): string[] {
   return args;
 }
 
+/**
+ * `lbuild build - < Dockerfile`: yargs drops a lone `-` positional, so the context `-` becomes a
+ * hidden flag. A `-` right after an option that takes a value (`-f -`) is that option's.
+ */
+function markStdinContext(args: string[]): string[] {
+  return args.map((a, i) => {
+    const prev = args[i - 1];
+    const afterValueOption = prev !== undefined && prev.startsWith('-') && prev !== '-' && !prev.includes('=') && !BUILD_BOOLEAN_FLAGS.has(prev);
+    return a === '-' && !afterValueOption ? '--context-stdin' : a;
+  });
+}
+
 /** Run the CLI; resolves to the exit code. Errors become one line on stderr (a stack only with --debug). */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes('--debug');
   watchParent();
   // not root: the same command again inside the user's own user namespace (lint and help need no store)
-  const helpOnly = args.includes('--help') || args.includes('-h') || args.find((a) => !a.startsWith('-')) === 'lint';
-  if (needsRootless() && !helpOnly) {
+  const word = args.find((a) => !a.startsWith('-'));
+  const noStore = args.includes('--help') || args.includes('-h') || args.includes('--version') || ['lint', 'version', 'completion'].includes(word ?? '');
+  if (needsRootless() && !noStore) {
     try {
       return await runRootless(process.argv.slice(1));
     } catch (e) {
@@ -59,39 +91,43 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   // yargs reads `--no-X` as "X is false": give --no-cache-filter an internal name
-  const argv = splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter')));
-  const cli = yargs(argv)
+  const argv = markStdinContext(splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter'))));
+  try {
+    if (!argv.includes('--get-yargs-completions')) await refuseUnknownCommand(argv, [...commandWords(COMMANDS), 'version', 'completion', 'help']);
+  } catch (e) {
+    if (!(e instanceof LbuildError)) throw e;
+    process.stderr.write(`lbuild: ${e.message}\n`);
+    return e.exitCode;
+  }
+  let cli = yargs(argv)
     .scriptName('lbuild')
     .usage('$0 [build] [options] CONTEXT\n$0 <command> [options]')
+    .example('$0 -t app:1 .', 'build ./Dockerfile with the context . and name the image app:1')
+    .example('$0 build -f - . < Dockerfile', 'the Dockerfile from stdin')
+    .example('$0 build --progress plain --report r.json -t app .', 'plain log, cache report as JSON')
+    .example('$0 save app:1 | docker load', 'hand the image to Docker')
+    .example('$0 analyze app:1', 'wasted bytes, by cause')
+    .epilogue('Each miss of the layer cache is explained in the log. Manual: man lbuild (docs/lbuild.1).')
     .option('root', { type: 'string', describe: 'store directory (env LBUILD_ROOT; default /var/lib/lbuild as root)', global: true })
-    .option('debug', { type: 'boolean', describe: 'show stack traces', global: true })
-    .command(buildCommand)
-    .command(imagesCommand)
-    .command(inspectCommand)
-    .command(historyCommand)
-    .command(tagCommand)
-    .command(rmiCommand)
-    .command(importCommand)
-    .command(saveCommand)
-    .command(loadCommand)
-    .command(runCommand)
-    .command(cacheCommand)
-    .command(analyzeCommand)
-    .command(dfCommand)
-    .command(lintCommand)
-    .command(reportCommand)
-    .command(pullCommand)
-    .command(pushCommand)
-    .command(fsckCommand)
-    .command(pruneCommand)
+    .option('debug', { type: 'boolean', describe: 'show stack traces', global: true });
+  for (const c of COMMANDS) cli = cli.command(c as CommandModule);
+  cli = cli
+    .command(versionCommand)
+    .completion('completion', 'print a bash completion script (lbuild completion >> ~/.bashrc)')
     .strict()
     .help()
-    .version(false)
+    .alias('help', 'h')
+    .version(VERSION)
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UsageError(msg);
+      throw new UsageError(dedupeUnknown(msg));
     });
+  // the default command would take `completion` for a build context
+  if (argv[0] === 'completion' && argv.length === 1) {
+    cli.showCompletionScript();
+    return 0;
+  }
   try {
     await cli.parseAsync();
   } catch (e) {

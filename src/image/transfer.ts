@@ -55,36 +55,38 @@ function tagOf(r: string): string | undefined {
  * manifests, layer blobs, and each layer's uncompressed sha256 against the config's diff_ids)
  * before anything enters the store; then add all of it, or nothing.
  */
-export async function loadArchive(store: Store, file: string): Promise<StoredImage[]> {
+export async function loadArchive(store: Store, file: string, shown = file): Promise<StoredImage[]> {
   const st = await fsp.stat(file).catch(() => undefined);
-  if (!st?.isFile()) throw new UsageError(`${file}: no such archive`);
+  if (!st?.isFile()) throw new UsageError(`${shown}: no such archive`);
   const dir = path.join(store.tmpDir, tempName('load'));
   await fsp.mkdir(dir, { recursive: true });
   const staged: StagedBlob[] = [];
   try {
-    const archive = await UnpackedArchive.unpack(file, dir);
-    const format = [dockerArchive, ociLayout].find((f) => f.recognizes(archive));
-    if (!format) throw new LbuildError(`${file}: neither a docker-archive (manifest.json) nor an OCI layout (index.json)`);
-    const images = await format.read(archive).catch((e: unknown) => {
-      throw e instanceof LbuildError ? new LbuildError(`${file}: ${e.message}`) : e;
+    const archive = await UnpackedArchive.unpack(file, dir).catch((e: unknown) => {
+      throw e instanceof LbuildError && shown !== file ? new LbuildError(e.message.split(file).join(shown)) : e;
     });
-    if (images.length === 0) throw new LbuildError(`${file}: the archive holds no image`);
+    const format = [dockerArchive, ociLayout].find((f) => f.recognizes(archive));
+    if (!format) throw new LbuildError(`${shown}: neither a docker-archive (manifest.json) nor an OCI layout (index.json)`);
+    const images = await format.read(archive).catch((e: unknown) => {
+      throw e instanceof LbuildError ? new LbuildError(`${shown}: ${e.message}`) : e;
+    });
+    if (images.length === 0) throw new LbuildError(`${shown}: the archive holds no image`);
     const plan: { config: ImageConfig; raw: Buffer; tags: string[] }[] = [];
     for (const img of images) {
       const id = sha256(img.configBytes);
-      if (img.configDigest && img.configDigest !== id) throw new LbuildError(`${file}: config ${img.configDigest}: digest mismatch (got ${id})`);
-      const config = parseImageConfig(img.configBytes, `${file}: config ${id}`);
+      if (img.configDigest && img.configDigest !== id) throw new LbuildError(`${shown}: config ${img.configDigest}: digest mismatch (got ${id})`);
+      const config = parseImageConfig(img.configBytes, `${shown}: config ${id}`);
       const diffIds: Digest[] = config.rootfs.diff_ids;
-      if (diffIds.length !== img.layers.length) throw new LbuildError(`${file}: image ${id} lists ${diffIds.length} diff_ids but ${img.layers.length} layers`);
+      if (diffIds.length !== img.layers.length) throw new LbuildError(`${shown}: image ${id} lists ${diffIds.length} diff_ids but ${img.layers.length} layers`);
       for (const [i, l] of img.layers.entries()) {
         const expected = diffIds[i] as Digest;
         try {
           // a layer the store already has is still verified: the archive must be what it claims
-          if (await store.content.has(expected)) await store.content.verify(await l.open(), expected, `${file}: ${l.what}`);
-          else staged.push(await store.content.stage(await l.open(), expected, `${file}: ${l.what}`));
+          if (await store.content.has(expected)) await store.content.verify(await l.open(), expected, `${shown}: ${l.what}`);
+          else staged.push(await store.content.stage(await l.open(), expected, `${shown}: ${l.what}`));
         } catch (e) {
           if (e instanceof LbuildError) throw e;
-          throw new LbuildError(`${file}: ${l.what} cannot be read (${(e as Error).message})`);
+          throw new LbuildError(`${shown}: ${l.what} cannot be read (${(e as Error).message})`);
         }
       }
       staged.push(await store.content.stage(img.configBytes, id));

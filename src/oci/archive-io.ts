@@ -25,12 +25,30 @@ async function archiveTarget(out: string): Promise<{ file: string; atomic: boole
   return { file: st ? await fsp.realpath(abs) : abs, atomic: true };
 }
 
+/** Copy a stream to standard output and resolve once all of it has been handed to the OS. */
+function toStdout(src: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (e: Error): void => {
+      src.unpipe(process.stdout);
+      reject((e as NodeJS.ErrnoException).code === 'EPIPE' ? new LbuildError('the reader of standard output went away before the archive was written') : e);
+    };
+    src.once('error', fail);
+    process.stdout.once('error', fail);
+    src.once('end', () => process.stdout.write('', () => {
+      process.stdout.off('error', fail);
+      resolve();
+    }));
+    src.pipe(process.stdout, { end: false });
+  });
+}
+
 /** Write a tar archive of whole files, atomically where `out` is a file (archiveTarget). */
 export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEntry> | Iterable<ArchiveEntry>): Promise<void> {
-  const { file: target, atomic } = await archiveTarget(out);
+  // `-`: standard output, whatever it is (a pipe, a socket, a file); never ended, as it is the process's
+  const { file: target, atomic } = out === '-' ? { file: '-', atomic: false } : await archiveTarget(out);
   const tmp = atomic ? path.join(path.dirname(target), `.${tempName(path.basename(target))}`) : target;
   const pack = tar.pack();
-  const sink = pipeline(pack as unknown as Readable, createWriteStream(tmp, { mode: 0o644 }));
+  const sink = out === '-' ? toStdout(pack as unknown as Readable) : pipeline(pack as unknown as Readable, createWriteStream(tmp, { mode: 0o644 }));
   const dirs = new Set<string>();
   const header = (name: string, size: number, type: 'file' | 'directory'): tar.Header => ({
     name, size, type, mode: type === 'directory' ? 0o40755 : 0o100644, mtime: new Date(0),

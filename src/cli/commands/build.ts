@@ -1,10 +1,14 @@
 import { promises as fsp } from 'node:fs';
-import { readDockerfileText } from '../../dockerfile/read.js';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { readDockerfileText } from '../../dockerfile/read.js';
+import { applyLayer } from '../../snapshot/apply.js';
+import { decompress, sniffCompression } from '../../util/decompress.js';
 import type { Argv, CommandModule } from 'yargs';
 import { parseDockerfile } from '../../dockerfile/parse.js';
 import { planBuild, renderPlan } from '../../dockerfile/plan.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, errorMessage } from '../../errors.js';
 import { Builder } from '../../builder/builder.js';
 import { chooseMode, jsonProgress, plainProgress, ttyProgress } from '../../report/progress.js';
 import { type BuildReport, buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
@@ -38,6 +42,7 @@ export interface BuildArgs extends GlobalArgs {
   network: string;
   'add-host'?: string[];
   'print-plan'?: boolean;
+  'context-stdin'?: boolean;
   pull?: boolean;
   'insecure-registry'?: string[];
   secret?: string[];
@@ -66,7 +71,8 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
     .option('secret', { type: 'string', describe: 'id=X,src=FILE or id=X,env=VAR: a secret for RUN --mount=type=secret (repeatable)' })
     .option('allow', { type: 'string', describe: 'extra privileges: security.insecure lets RUN --security=insecure run unconfined (repeatable)' })
-    .option('print-plan', { type: 'boolean', default: false, describe: 'print the build plan and exit' }) as unknown as Argv<BuildArgs>;
+    .option('print-plan', { type: 'boolean', default: false, describe: 'print the build plan and exit' })
+    .option('context-stdin', { type: 'boolean', hidden: true, describe: 'a context of "-" (set by the CLI: yargs drops a lone -)' }) as unknown as Argv<BuildArgs>;
 }
 
 function allowed(values: readonly string[]): Set<string> {
@@ -75,13 +81,71 @@ function allowed(values: readonly string[]): Set<string> {
   return out;
 }
 
-export async function readDockerfile(argv: BuildArgs): Promise<{ path: string; text: string; display: string }> {
+/** All of standard input (a Dockerfile, or a context tar spooled by the caller). */
+async function readStdin(): Promise<Buffer> {
+  if (process.stdin.isTTY) throw new UsageError('"-" reads standard input, which is a terminal: pipe the Dockerfile or context in');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A tar (plain or compressed, as Docker takes one) rather than a Dockerfile. */
+function isTarball(bytes: Buffer): boolean {
+  const kind = sniffCompression(bytes.subarray(0, 16));
+  if (kind !== 'none') return true;
+  return bytes.length >= 512 && bytes.subarray(257, 262).toString('latin1') === 'ustar';
+}
+
+export interface BuildInput {
+  /** where the Dockerfile is (a stable name of our own for one from stdin: build records key on it) */
+  path: string;
+  text: string;
+  display: string;
+  context: string;
+  /** removes a context unpacked from stdin */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * The Dockerfile and the context, as docker build takes them: `-f -` reads the Dockerfile from
+ * stdin; a context of `-` is a Dockerfile on stdin with no context, or a context tar (gzip, bzip2,
+ * xz or zstd too) whose Dockerfile is the -f path inside it.
+ */
+/** build's flags that take no value: a `-` after one of them is the context, not its value */
+export const BUILD_BOOLEAN_FLAGS = new Set(['--cache', '--no-cache', '--pull', '--print-plan', '--debug']);
+
+export async function readDockerfile(argv: BuildArgs): Promise<BuildInput> {
+  const none = async (): Promise<void> => undefined;
+  if (argv['context-stdin'] || argv.context === '-') {
+    if (argv.file === '-') throw new UsageError('the Dockerfile and the context cannot both come from standard input');
+    const bytes = await readStdin();
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lbuild-stdin-'));
+    const cleanup = (): Promise<void> => fsp.rm(dir, { recursive: true, force: true });
+    try {
+      if (!isTarball(bytes)) {
+        return { path: '<stdin>', text: bytes.toString('utf8'), display: 'Dockerfile', context: dir, cleanup };
+      }
+      await applyLayer(decompress(Readable.from([bytes]), sniffCompression(bytes.subarray(0, 16))), dir).catch((e: unknown) => {
+        throw new UsageError(`the context tar on standard input: ${errorMessage(e)}`);
+      });
+      const name = argv.file ?? 'Dockerfile';
+      const rel = path.normalize(name).replace(/^(\.\.(\/|$))+/, '');
+      const text = await readDockerfileText(path.join(dir, rel), `${name} (in the context tar)`);
+      return { path: `<stdin>/${rel}`, text, display: name, context: dir, cleanup };
+    } catch (e) {
+      await cleanup();
+      throw e;
+    }
+  }
   const context = path.resolve(argv.context);
   const st = await fsp.stat(context).catch(() => undefined);
   if (!st?.isDirectory()) throw new UsageError(`build context ${argv.context}: not a directory`);
+  if (argv.file === '-') {
+    return { path: path.join(context, '<stdin>'), text: (await readStdin()).toString('utf8'), display: 'Dockerfile', context, cleanup: none };
+  }
   const file = argv.file ? path.resolve(argv.file) : path.join(context, 'Dockerfile');
   const text = await readDockerfileText(file, argv.file ?? path.join(argv.context, 'Dockerfile'));
-  return { path: file, text, display: argv.file ? argv.file : 'Dockerfile' };
+  return { path: file, text, display: argv.file ? argv.file : 'Dockerfile', context, cleanup: none };
 }
 
 export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
@@ -90,90 +154,98 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
   builder: buildOptions,
   handler: async (argv) => {
     const df = await readDockerfile(argv);
-    const parsed = parseDockerfile(df.text, df.display);
-    const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true) });
-    if (argv['print-plan']) {
-      print(renderPlan(plan));
-      return;
-    }
-    for (const t of asArray(argv.tag)) normalizeTag(t); // a bad name fails before anything runs
-    const store = await openStore(argv);
-    const mode = chooseMode(argv.progress, Boolean(process.stderr.isTTY));
-    const write = (t: string): void => {
-      process.stderr.write(t);
-    };
-    const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyProgress(write) : plainProgress(write);
-    const insecure = asArray(argv['insecure-registry']);
-    const cacheFrom = asArray(argv['cache-from']).map((c) => parseCacheSpec(c, '--cache-from'));
-    const cacheTo = argv['cache-to'] ? parseCacheSpec(argv['cache-to'], '--cache-to') : undefined;
-    const imported = cacheFrom.length ? await importCache(cacheFrom, { insecure }) : undefined;
-    if (imported) progress.info(`cache: ${imported.size} record(s) imported from ${cacheFrom.map((c) => c.ref ?? c.dir).join(', ')}`);
-    const release = installSignalCleanup(store.tmpDir);
-    const target = stageLabel(plan.stages[plan.target] as Stage);
-    const builder = new Builder({
-      store,
-      contextDir: path.resolve(argv.context),
-      dockerfilePath: df.path,
-      dockerfileName: df.display,
-      dockerfileText: df.text,
-      tags: asArray(argv.tag),
-      buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true),
-      ...(argv.target ? { target: argv.target } : {}),
-      network: argv.network as 'default' | 'none' | 'host',
-      extraHosts: parseAddHosts(asArray(argv['add-host'])),
-      labels: parsePairs(asArray(argv.label), '--label'),
-      progress,
-      noCache: !argv.cache,
-      noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
-      pull: argv.pull === true,
-      allowInsecure: allowed(asArray(argv.allow)).has('security.insecure'),
-      insecureRegistries: insecure,
-      ...(imported ? { cacheFrom: imported } : {}),
-      plan,
-      secrets: new Map(asArray(argv.secret).map((x) => {
-        try {
-          const sec = parseSecret(x);
-          return [sec.id, sec] as const;
-        } catch (e) {
-          throw new UsageError((e as Error).message);
-        }
-      })),
-    });
-    const started = Date.now();
-    const id = newBuildId();
-    /** reports are written for failed builds too: they show the failing step */
-    const writeReports = async (report: BuildReport, image: StoredImage | undefined): Promise<void> => {
-      await saveReport(store.root, { version: 1, id, dockerfile: df.path, target, report });
-      await new BuildRecords(store.root).appendHistory(historyLine(report, df.path, target));
-      if (argv.report) await fsp.writeFile(argv.report, `${JSON.stringify(report, null, 2)}\n`);
-      if (process.env.GITHUB_STEP_SUMMARY) await fsp.appendFile(process.env.GITHUB_STEP_SUMMARY, reportMarkdown(report));
-      if (argv['report-html']) {
-        const layers = image ? await layerRows(store, image) : undefined;
-        await fsp.writeFile(argv['report-html'], renderHtml(report, layers, image?.tags[0] ?? asArray(argv.tag)[0] ?? df.display));
-      }
-    };
     try {
-      let result;
-      try {
-        result = await builder.build();
-      } catch (e) {
-        const tags = asArray(argv.tag);
-        await writeReports(buildReport({ steps: [...builder.stepsSoFar], durationMs: Date.now() - started, image: { id: '', tags } }, true), undefined).catch(() => undefined);
-        throw e;
-      }
-      const report = buildReport(result);
-      await writeReports(report, result.image);
-      if (cacheTo) {
-        const n = await exportCache(store, cacheTo, await builder.exportRecords(cacheTo.mode), { insecure });
-        progress.info(`cache: exported ${n} record(s) to ${cacheTo.ref ?? cacheTo.dir} (mode=${cacheTo.mode})`);
-      }
-      progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
-      progress.info(`writing image ${result.image.id}`);
-      for (const t of result.image.tags) progress.info(`naming to ${t}`);
-      if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);
-      print(result.image.id);
+      await build(argv, df);
     } finally {
-      release();
+      await df.cleanup();
     }
   },
 };
+
+async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
+  const parsed = parseDockerfile(df.text, df.display);
+  const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true) });
+  if (argv['print-plan']) {
+    print(renderPlan(plan));
+    return;
+  }
+  for (const t of asArray(argv.tag)) normalizeTag(t); // a bad name fails before anything runs
+  const store = await openStore(argv);
+  const mode = chooseMode(argv.progress, Boolean(process.stderr.isTTY));
+  const write = (t: string): void => {
+    process.stderr.write(t);
+  };
+  const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyProgress(write) : plainProgress(write);
+  const insecure = asArray(argv['insecure-registry']);
+  const cacheFrom = asArray(argv['cache-from']).map((c) => parseCacheSpec(c, '--cache-from'));
+  const cacheTo = argv['cache-to'] ? parseCacheSpec(argv['cache-to'], '--cache-to') : undefined;
+  const imported = cacheFrom.length ? await importCache(cacheFrom, { insecure }) : undefined;
+  if (imported) progress.info(`cache: ${imported.size} record(s) imported from ${cacheFrom.map((c) => c.ref ?? c.dir).join(', ')}`);
+  const release = installSignalCleanup(store.tmpDir);
+  const target = stageLabel(plan.stages[plan.target] as Stage);
+  const builder = new Builder({
+    store,
+    contextDir: df.context,
+    dockerfilePath: df.path,
+    dockerfileName: df.display,
+    dockerfileText: df.text,
+    tags: asArray(argv.tag),
+    buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true),
+    ...(argv.target ? { target: argv.target } : {}),
+    network: argv.network as 'default' | 'none' | 'host',
+    extraHosts: parseAddHosts(asArray(argv['add-host'])),
+    labels: parsePairs(asArray(argv.label), '--label'),
+    progress,
+    noCache: !argv.cache,
+    noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
+    pull: argv.pull === true,
+    allowInsecure: allowed(asArray(argv.allow)).has('security.insecure'),
+    insecureRegistries: insecure,
+    ...(imported ? { cacheFrom: imported } : {}),
+    plan,
+    secrets: new Map(asArray(argv.secret).map((x) => {
+      try {
+        const sec = parseSecret(x);
+        return [sec.id, sec] as const;
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    })),
+  });
+  const started = Date.now();
+  const id = newBuildId();
+  /** reports are written for failed builds too: they show the failing step */
+  const writeReports = async (report: BuildReport, image: StoredImage | undefined): Promise<void> => {
+    await saveReport(store.root, { version: 1, id, dockerfile: df.path, target, report });
+    await new BuildRecords(store.root).appendHistory(historyLine(report, df.path, target));
+    if (argv.report) await fsp.writeFile(argv.report, `${JSON.stringify(report, null, 2)}\n`);
+    if (process.env.GITHUB_STEP_SUMMARY) await fsp.appendFile(process.env.GITHUB_STEP_SUMMARY, reportMarkdown(report));
+    if (argv['report-html']) {
+      const layers = image ? await layerRows(store, image) : undefined;
+      await fsp.writeFile(argv['report-html'], renderHtml(report, layers, image?.tags[0] ?? asArray(argv.tag)[0] ?? df.display));
+    }
+  };
+  try {
+    let result;
+    try {
+      result = await builder.build();
+    } catch (e) {
+      const tags = asArray(argv.tag);
+      await writeReports(buildReport({ steps: [...builder.stepsSoFar], durationMs: Date.now() - started, image: { id: '', tags } }, true), undefined).catch(() => undefined);
+      throw e;
+    }
+    const report = buildReport(result);
+    await writeReports(report, result.image);
+    if (cacheTo) {
+      const n = await exportCache(store, cacheTo, await builder.exportRecords(cacheTo.mode), { insecure });
+      progress.info(`cache: exported ${n} record(s) to ${cacheTo.ref ?? cacheTo.dir} (mode=${cacheTo.mode})`);
+    }
+    progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
+    progress.info(`writing image ${result.image.id}`);
+    for (const t of result.image.tags) progress.info(`naming to ${t}`);
+    if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);
+    print(result.image.id);
+  } finally {
+    release();
+  }
+}
