@@ -13,7 +13,8 @@ import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unus
 import { hostPlatform, hostPlatformString } from '../dockerfile/scope.js';
 import { LbuildError, LocatedError } from '../errors.js';
 import { creationTime } from '../image/import.js';
-import { emptyConfig, withCreated, withLabels, withWorkdir } from '../oci/config.js';
+import { emptyConfig, sameButCreated, withCreated, withLabels, withWorkdir } from '../oci/config.js';
+import { parseImageConfig } from '../oci/validate.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import type { ImageConfig } from '../oci/types.js';
 import type { Progress } from '../report/progress.js';
@@ -53,8 +54,8 @@ export interface BuildOptions {
   noCache?: boolean;
   /** --no-cache-filter: stages (by name or index) not taken from the cache */
   noCacheFilter?: string[];
-  /** --pull: check the registry for base images even when the store has them */
-  pull?: boolean;
+  /** --pull (always): check the registry for base images even when the store has them; never: only the store */
+  pull?: boolean | 'never';
   insecureRegistries?: string[];
   /** records imported with --cache-from */
   cacheFrom?: ImportedCache;
@@ -211,6 +212,7 @@ export class Builder {
     const final = this.results.get(this.plan.target) as StageResult;
     let config = withCreated(final.config, this.created);
     if (o.labels.size) config = withLabels(config, [...o.labels]);
+    config = await this.keepPreviousCreated(config);
     const image = await traced('commit', () => o.store.commitImage(config, o.tags));
     await saveBuildInfo(o.store.root, image.id, {
       version: 1,
@@ -219,9 +221,23 @@ export class Builder {
     });
     await this.lease.release();
     await traced('build record save', () =>
-      this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded }),
+      this.records.save({ version: 1, dockerfile: o.dockerfilePath, target: targetLabel, finished: new Date().toISOString(), steps: this.recorded, image: image.id }),
     );
     return { image, steps: this.steps, plan: this.plan, durationMs: Date.now() - started };
+  }
+
+  /**
+   * As BuildKit: a rebuild where every step hit and the config differs from the last build's
+   * only in its timestamps gives that build's image again (its ID), so CI pushes no new digest
+   * for nothing.
+   */
+  private async keepPreviousCreated(config: ImageConfig): Promise<ImageConfig> {
+    const prev = this.previous?.image;
+    if (!prev || !this.steps.every((s) => s.cache === 'hit') || !(await this.opts.store.content.has(prev))) return config;
+    const bytes = await this.opts.store.content.readBytes(prev);
+    if (sha256(bytes) !== prev) return config;
+    const old = parseImageConfig(bytes, `config ${prev}`);
+    return sameButCreated(old, config) ? old : config;
   }
 
   private async baseOf(stage: Stage): Promise<StageResult> {
@@ -241,9 +257,10 @@ export class Builder {
   /** A base or --from image: from the store, else pulled (always checked with --pull). */
   private async imageByRef(ref: string, line: number): Promise<StoredImage> {
     const o = this.opts;
-    if (!o.pull) {
+    if (o.pull !== true) {
       const local = await o.store.getImage(ref).catch(() => undefined);
       if (local) return local;
+      if (o.pull === 'never') throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store, and --pull=never forbids pulling it`);
     }
     try {
       const v = o.progress.vertex(`[internal] pull ${ref}`);

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { sha256 } from '../oci/digest.js';
+import { type Digest, sha256 } from '../oci/digest.js';
 import { readJsonFile, tempName, writeFileAtomic } from '../util/fsx.js';
 import type { RecordedStep } from './explain.js';
 import { layout } from '../store/layout.js';
@@ -12,6 +12,8 @@ export interface BuildRecord {
   target: string;
   finished: string;
   steps: RecordedStep[];
+  /** the image the build made (a fully cached rebuild of the same config gives it again) */
+  image?: Digest;
 }
 
 /** One line of `cache/history.jsonl`, for `lbuild cache report`. */

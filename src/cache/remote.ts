@@ -45,6 +45,8 @@ export interface CacheSpec {
 
 export function parseCacheSpec(spec: string, flag: string): CacheSpec {
   const kv: Record<string, string> = {};
+  // as docker build: a bare reference is a registry cache
+  if (!spec.includes('=')) spec = `type=registry,ref=${spec}`;
   for (const part of spec.split(',')) {
     const eq = part.indexOf('=');
     if (eq < 0) throw new UsageError(`${flag} ${spec}: expected key=value pairs (type=registry,ref=…)`);

@@ -63,10 +63,21 @@ function splitRunCommand(args: string[]): string[] {
 }
 
 /**
- * `lbuild build - < Dockerfile`: yargs drops a lone `-` positional, so the context `-` becomes a
- * hidden flag. A `-` right after an option that takes a value (`-f -`) is that option's.
+ * Docker's spellings yargs cannot take as they are. `lbuild build - < Dockerfile`: yargs drops a
+ * lone `-` positional, so the context `-` becomes a hidden flag (a `-` right after an option that
+ * takes a value, `-f -`, is that option's). `--pull=always|missing|never`: onto the boolean.
  */
-function markStdinContext(args: string[]): string[] {
+function dockerForms(args: string[]): string[] {
+  args = args.flatMap((a) => {
+    // --pull=always|missing|never (Docker's newer form) onto the boolean and a hidden flag
+    const m = /^--pull=(.*)$/.exec(a);
+    if (!m) return [a];
+    const v = m[1] ?? '';
+    if (v === 'always' || v === 'true') return ['--pull'];
+    if (v === 'missing' || v === 'false') return ['--no-pull'];
+    if (v === 'never') return ['--pull-never'];
+    throw new UsageError(`--pull=${v}: expected always, missing or never`);
+  });
   return args.map((a, i) => {
     const prev = args[i - 1];
     const afterValueOption = prev !== undefined && prev.startsWith('-') && prev !== '-' && !prev.includes('=') && !BUILD_BOOLEAN_FLAGS.has(prev);
@@ -91,8 +102,9 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   // yargs reads `--no-X` as "X is false": give --no-cache-filter an internal name
-  const argv = markStdinContext(splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter'))));
+  let argv: string[];
   try {
+    argv = dockerForms(splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter'))));
     if (!argv.includes('--get-yargs-completions')) await refuseUnknownCommand(argv, [...commandWords(COMMANDS), 'version', 'completion', 'help']);
   } catch (e) {
     if (!(e instanceof LbuildError)) throw e;

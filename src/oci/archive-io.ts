@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { DigestMismatchError, LbuildError } from '../errors.js';
@@ -25,6 +25,9 @@ async function archiveTarget(out: string): Promise<{ file: string; atomic: boole
   return { file: st ? await fsp.realpath(abs) : abs, atomic: true };
 }
 
+/** Where an archive goes: a path (`-` for standard output) or a stream ended when it is written. */
+export type ArchiveOut = string | Writable;
+
 /** Copy a stream to standard output and resolve once all of it has been handed to the OS. */
 function toStdout(src: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -43,12 +46,14 @@ function toStdout(src: Readable): Promise<void> {
 }
 
 /** Write a tar archive of whole files, atomically where `out` is a file (archiveTarget). */
-export async function writeArchive(out: string, entries: AsyncIterable<ArchiveEntry> | Iterable<ArchiveEntry>): Promise<void> {
+export async function writeArchive(out: ArchiveOut, entries: AsyncIterable<ArchiveEntry> | Iterable<ArchiveEntry>): Promise<void> {
   // `-`: standard output, whatever it is (a pipe, a socket, a file); never ended, as it is the process's
-  const { file: target, atomic } = out === '-' ? { file: '-', atomic: false } : await archiveTarget(out);
+  const { file: target, atomic } = typeof out !== 'string' || out === '-' ? { file: '-', atomic: false } : await archiveTarget(out);
   const tmp = atomic ? path.join(path.dirname(target), `.${tempName(path.basename(target))}`) : target;
   const pack = tar.pack();
-  const sink = out === '-' ? toStdout(pack as unknown as Readable) : pipeline(pack as unknown as Readable, createWriteStream(tmp, { mode: 0o644 }));
+  const sink = typeof out !== 'string'
+    ? pipeline(pack as unknown as Readable, out)
+    : out === '-' ? toStdout(pack as unknown as Readable) : pipeline(pack as unknown as Readable, createWriteStream(tmp, { mode: 0o644 }));
   const dirs = new Set<string>();
   const header = (name: string, size: number, type: 'file' | 'directory'): tar.Header => ({
     name, size, type, mode: type === 'directory' ? 0o40755 : 0o100644, mtime: new Date(0),

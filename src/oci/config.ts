@@ -107,5 +107,14 @@ export function withLayer(cfg: ImageConfig, diffId: Digest, entry: HistoryEntry)
 
 export const withCreated = (cfg: ImageConfig, created: string): ImageConfig => ({ ...cfg, created });
 
+/** The config with every timestamp taken out: what two builds of the same inputs share. */
+function timeless(cfg: ImageConfig): unknown {
+  const { created: _created, history, ...rest } = cfg;
+  return { ...rest, history: (history ?? []).map(({ created: _c, ...h }) => h) };
+}
+
+/** True when two configs differ in their timestamps at most. */
+export const sameButCreated = (a: ImageConfig, b: ImageConfig): boolean => JSON.stringify(timeless(a)) === JSON.stringify(timeless(b));
+
 /** Docker's default shell for shell-form commands. */
 export const DEFAULT_SHELL = ['/bin/sh', '-c'] as const;

@@ -1,5 +1,5 @@
 import { LbuildError } from '../errors.js';
-import { type ArchiveEntry, type UnpackedArchive, writeArchive } from './archive-io.js';
+import { type ArchiveEntry, type ArchiveOut, type UnpackedArchive, writeArchive } from './archive-io.js';
 import { type Digest, hexOf, isDigest } from './digest.js';
 import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
 import { openLayerFile } from './layer-file.js';
@@ -18,7 +18,7 @@ interface DockerManifestEntry {
 export const dockerArchive: ArchiveFormat = {
   name: 'docker',
 
-  async write(images: readonly ExportImage[], out: string): Promise<void> {
+  async write(images: readonly ExportImage[], out: ArchiveOut): Promise<void> {
     const manifest: DockerManifestEntry[] = [];
     const repositories: Record<string, Record<string, string>> = {};
     const written = new Set<string>();

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from './digest.js';
-import type { UnpackedArchive } from './archive-io.js';
+import type { ArchiveOut, UnpackedArchive } from './archive-io.js';
 import type { ImageConfig } from './types.js';
 
 /** An image on its way out of the store. Layer files are the store's uncompressed tars. */
@@ -25,7 +25,7 @@ export interface ArchivedImage {
 /** One adapter per archive format: write a set of images, recognise and read an unpacked archive (never a host path). */
 export interface ArchiveFormat {
   readonly name: 'docker' | 'oci';
-  write(images: readonly ExportImage[], out: string, tmpDir: string): Promise<void>;
+  write(images: readonly ExportImage[], out: ArchiveOut, tmpDir: string): Promise<void>;
   recognizes(archive: UnpackedArchive): boolean;
   read(archive: UnpackedArchive): Promise<ArchivedImage[]>;
 }

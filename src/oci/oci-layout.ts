@@ -1,5 +1,5 @@
 import { DigestMismatchError, LbuildError } from '../errors.js';
-import { type ArchiveEntry, type UnpackedArchive, writeArchive } from './archive-io.js';
+import { type ArchiveEntry, type ArchiveOut, type UnpackedArchive, writeArchive } from './archive-io.js';
 import { promises as fsp } from 'node:fs';
 import { type Digest, fileDigest, hexOf, sha256 } from './digest.js';
 import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
@@ -14,7 +14,7 @@ const CONTAINERD_NAME = 'io.containerd.image.name';
 export const ociLayout: ArchiveFormat = {
   name: 'oci',
 
-  async write(images: readonly ExportImage[], out: string, tmpDir: string): Promise<void> {
+  async write(images: readonly ExportImage[], out: ArchiveOut, tmpDir: string): Promise<void> {
     const temps: string[] = [];
     try {
       const entries: ArchiveEntry[] = [{ name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }];

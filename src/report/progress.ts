@@ -12,10 +12,12 @@ export interface Progress {
   info(message: string): void;
 }
 
-export type ProgressMode = 'plain' | 'tty' | 'json';
+export type ProgressMode = 'plain' | 'tty' | 'json' | 'quiet';
 
 export function chooseMode(requested: string, isTty: boolean): ProgressMode {
-  if (requested === 'json') return 'json';
+  if (requested === 'quiet') return 'quiet';
+  // BuildKit's rawjson is its own solve-status stream; lbuild's JSON events stand in for it
+  if (requested === 'json' || requested === 'rawjson') return 'json';
   if (requested === 'plain') return 'plain';
   if (requested === 'tty') return 'tty';
   return isTty ? 'tty' : 'plain';

@@ -23,6 +23,7 @@ import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print } from '../common.js';
 import { normalizeTag } from '../../oci/reference.js';
+import { type Delivered, deliverOutputs, parseOutputs } from '../../image/outputs.js';
 
 export interface BuildArgs extends GlobalArgs {
   context: string;
@@ -37,12 +38,18 @@ export interface BuildArgs extends GlobalArgs {
   'report-html'?: string;
   iidfile?: string;
   'cache-from'?: string[];
-  'cache-to'?: string;
+  'cache-to'?: string | string[];
   label?: string[];
   network: string;
   'add-host'?: string[];
   'print-plan'?: boolean;
   'context-stdin'?: boolean;
+  'pull-never'?: boolean;
+  quiet?: boolean;
+  output?: string[];
+  push?: boolean;
+  load?: boolean;
+  'metadata-file'?: string;
   pull?: boolean;
   'insecure-registry'?: string[];
   secret?: string[];
@@ -58,7 +65,12 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('target', { type: 'string', describe: 'stage to build' })
     .option('cache', { type: 'boolean', default: true, describe: 'use the layer cache (--no-cache to rebuild every step)' })
     .option('nocache-filter', { type: 'string', describe: 'stages not to take from the cache (given as --no-cache-filter)' })
-    .option('progress', { type: 'string', choices: ['auto', 'plain', 'tty', 'json'], default: 'auto' })
+    .option('progress', { type: 'string', choices: ['auto', 'plain', 'tty', 'json', 'rawjson', 'quiet'], default: 'auto' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress; print only the image ID' })
+    .option('output', { alias: 'o', type: 'string', describe: 'DIR, -, or type=local|tar|oci|docker|image|registry,dest=… (repeatable)' })
+    .option('push', { type: 'boolean', default: false, describe: 'push the tagged image (as -o type=image,push=true)' })
+    .option('load', { type: 'boolean', default: false, describe: 'load the image into dockerd (DOCKER_HOST or /var/run/docker.sock)' })
+    .option('metadata-file', { type: 'string', describe: 'write the result\'s digests and names here (JSON)' })
     .option('report', { type: 'string', describe: 'write the build report (JSON) here' })
     .option('report-html', { type: 'string', describe: 'write a self-contained HTML report here' })
     .option('iidfile', { type: 'string', describe: 'write the image ID here' })
@@ -67,7 +79,8 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('label', { type: 'string', describe: 'K=V label on the image (repeatable)' })
     .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
     .option('add-host', { type: 'string', describe: 'NAME:IP line for /etc/hosts in RUN (repeatable)' })
-    .option('pull', { type: 'boolean', default: false, describe: 'check the registry for base images even when present' })
+    .option('pull', { type: 'boolean', default: false, describe: 'check the registry for base images even when present (--pull=always|missing|never)' })
+    .option('pull-never', { type: 'boolean', hidden: true, describe: '--pull=never (set by the CLI)' })
     .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
     .option('secret', { type: 'string', describe: 'id=X,src=FILE or id=X,env=VAR: a secret for RUN --mount=type=secret (repeatable)' })
     .option('allow', { type: 'string', describe: 'extra privileges: security.insecure lets RUN --security=insecure run unconfined (repeatable)' })
@@ -79,6 +92,16 @@ function allowed(values: readonly string[]): Set<string> {
   const out = new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
   for (const v of out) if (v !== 'security.insecure') throw new UsageError(`--allow ${v}: unknown entitlement (security.insecure)`);
   return out;
+}
+
+/** --metadata-file, in BuildKit's key names (containerimage.digest only when a manifest was pushed). */
+function buildMetadata(image: StoredImage, delivered: Delivered): Record<string, string> {
+  const names = delivered.pushed.length ? delivered.pushed.map((p) => p.name) : image.tags;
+  return {
+    'containerimage.config.digest': image.id,
+    ...(delivered.pushed[0] ? { 'containerimage.digest': delivered.pushed[0].digest } : {}),
+    ...(names.length ? { 'image.name': names.join(',') } : {}),
+  };
 }
 
 /** All of standard input (a Dockerfile, or a context tar spooled by the caller). */
@@ -112,7 +135,7 @@ export interface BuildInput {
  * xz or zstd too) whose Dockerfile is the -f path inside it.
  */
 /** build's flags that take no value: a `-` after one of them is the context, not its value */
-export const BUILD_BOOLEAN_FLAGS = new Set(['--cache', '--no-cache', '--pull', '--print-plan', '--debug']);
+export const BUILD_BOOLEAN_FLAGS = new Set(['--cache', '--no-cache', '--pull', '--no-pull', '--print-plan', '--debug', '-q', '--quiet', '--push', '--load']);
 
 export async function readDockerfile(argv: BuildArgs): Promise<BuildInput> {
   const none = async (): Promise<void> => undefined;
@@ -171,14 +194,20 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   }
   for (const t of asArray(argv.tag)) normalizeTag(t); // a bad name fails before anything runs
   const store = await openStore(argv);
-  const mode = chooseMode(argv.progress, Boolean(process.stderr.isTTY));
+  const mode = chooseMode(argv.quiet ? 'quiet' : argv.progress, Boolean(process.stderr.isTTY));
   const write = (t: string): void => {
-    process.stderr.write(t);
+    if (mode !== 'quiet') process.stderr.write(t);
   };
   const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyProgress(write) : plainProgress(write);
+  const outputs = parseOutputs([...asArray(argv.output), ...(argv.push ? ['type=image,push=true'] : []), ...(argv.load ? ['type=docker'] : [])]);
+  if (outputs.some((o) => 'dest' in o && o.dest === '-') && process.stdout.isTTY) {
+    throw new UsageError('--output -: refusing to write an archive to a terminal; redirect the output');
+  }
   const insecure = asArray(argv['insecure-registry']);
   const cacheFrom = asArray(argv['cache-from']).map((c) => parseCacheSpec(c, '--cache-from'));
-  const cacheTo = argv['cache-to'] ? parseCacheSpec(argv['cache-to'], '--cache-to') : undefined;
+  const cacheTos = asArray(argv['cache-to']);
+  if (cacheTos.length > 1) throw new UsageError('--cache-to: give it once (lbuild exports the cache to one place)');
+  const cacheTo = cacheTos[0] !== undefined ? parseCacheSpec(cacheTos[0], '--cache-to') : undefined;
   const imported = cacheFrom.length ? await importCache(cacheFrom, { insecure }) : undefined;
   if (imported) progress.info(`cache: ${imported.size} record(s) imported from ${cacheFrom.map((c) => c.ref ?? c.dir).join(', ')}`);
   const release = installSignalCleanup(store.tmpDir);
@@ -198,7 +227,7 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
     progress,
     noCache: !argv.cache,
     noCacheFilter: asArray(argv['nocache-filter']).flatMap((f) => f.split(',')),
-    pull: argv.pull === true,
+    pull: argv['pull-never'] ? 'never' : argv.pull === true,
     allowInsecure: allowed(asArray(argv.allow)).has('security.insecure'),
     insecureRegistries: insecure,
     ...(imported ? { cacheFrom: imported } : {}),
@@ -243,8 +272,11 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
     progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
     progress.info(`writing image ${result.image.id}`);
     for (const t of result.image.tags) progress.info(`naming to ${t}`);
+    const delivered = await deliverOutputs(store, result.image, outputs, { insecure, log: (l) => progress.info(l) });
     if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);
-    print(result.image.id);
+    if (argv['metadata-file']) await fsp.writeFile(argv['metadata-file'], `${JSON.stringify(buildMetadata(result.image, delivered), null, 2)}\n`);
+    // the ID goes to stdout unless stdout carries an archive
+    if (!outputs.some((o) => 'dest' in o && o.dest === '-')) print(result.image.id);
   } finally {
     release();
   }

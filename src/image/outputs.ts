@@ -1,0 +1,147 @@
+import { createWriteStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UsageError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import { packTree } from '../diff/tarwriter.js';
+import { applyLayer } from '../snapshot/apply.js';
+import { Snapshotter } from '../snapshot/overlay.js';
+import type { Store, StoredImage } from '../store/store.js';
+import { pushImage, type TransferOptions } from '../registry/transfer.js';
+import { dockerSocket, loadIntoDocker } from './docker-daemon.js';
+import { FORMATS, exportImage } from './transfer.js';
+
+/*
+ * Where a build's result goes besides the store, as `docker build -o/--push/--load` name it:
+ * the final filesystem (a directory or a tar), an image archive, a registry, a running dockerd.
+ */
+
+export type Output =
+  | { type: 'local'; dest: string }
+  | { type: 'tar'; dest: string }
+  | { type: 'oci' | 'docker'; dest: string }
+  | { type: 'image'; push: boolean; names: string[] }
+  | { type: 'load' };
+
+function keyValues(spec: string): Map<string, string> {
+  const kv = new Map<string, string>();
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--output ${spec}: expected key=value pairs (type=local,dest=DIR)`);
+    kv.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return kv;
+}
+
+/** One --output value: `DIR`, `-` (a tar of the filesystem to stdout) or `type=…,dest=…`. */
+export function parseOutput(spec: string): Output {
+  if (spec === '-') return { type: 'tar', dest: '-' };
+  if (!spec.includes('=')) return { type: 'local', dest: spec };
+  const kv = keyValues(spec);
+  const type = kv.get('type') ?? 'local';
+  const dest = kv.get('dest');
+  const needDest = (): string => {
+    if (!dest) throw new UsageError(`--output type=${type} needs dest= (a path, or - for standard output)`);
+    return dest;
+  };
+  switch (type) {
+    case 'local':
+      if (dest === '-') throw new UsageError('--output type=local: dest must be a directory (type=tar for standard output)');
+      return { type: 'local', dest: needDest() };
+    case 'tar':
+      return { type: 'tar', dest: needDest() };
+    case 'oci':
+    case 'docker':
+      // with no dest, docker's driver loads the image: so does lbuild
+      if (type === 'docker' && !dest) return { type: 'load' };
+      return { type, dest: needDest() };
+    case 'image':
+    case 'registry': {
+      const names = (kv.get('name') ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+      const push = type === 'registry' || kv.get('push') === 'true';
+      return { type: 'image', push, names };
+    }
+    default:
+      throw new UsageError(`--output type=${type}: unsupported (local, tar, oci, docker, image, registry)`);
+  }
+}
+
+/** A --output list, checked as a whole: standard output can take one stream only. */
+export function parseOutputs(specs: readonly string[]): Output[] {
+  const outs = specs.map(parseOutput);
+  if (outs.filter((o) => 'dest' in o && o.dest === '-').length > 1) throw new UsageError('--output: only one output can go to standard output');
+  return outs;
+}
+
+export interface Delivered {
+  /** `name@digest` of each push */
+  pushed: { name: string; digest: Digest }[];
+}
+
+/** Write the image's final filesystem as a tar (`-`: standard output). */
+async function filesystemTar(root: string, dest: string): Promise<void> {
+  // a single-layer view is the snapshot itself, whose whiteouts (0/0 devices) are not files
+  const pack = packTree(root, { descend: (_rel, st) => !(st.isCharacterDevice() && st.rdev === 0) }) as unknown as Readable;
+  if (dest === '-') {
+    await pipeline(pack, process.stdout, { end: false });
+    return;
+  }
+  const tmp = path.join(path.dirname(path.resolve(dest)), `.${path.basename(dest)}.${process.pid}.tmp`);
+  try {
+    await pipeline(pack, createWriteStream(tmp, { mode: 0o644 }));
+    await fsp.rename(tmp, dest);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+export async function deliverOutputs(store: Store, image: StoredImage, outputs: readonly Output[], opts: TransferOptions & { log: (line: string) => void }): Promise<Delivered> {
+  const done: Delivered = { pushed: [] };
+  for (const o of outputs) {
+    switch (o.type) {
+      case 'local':
+      case 'tar': {
+        const view = await new Snapshotter(store).view(image.config.rootfs.diff_ids);
+        try {
+          if (o.type === 'tar') await filesystemTar(view.root, o.dest);
+          else {
+            await fsp.mkdir(o.dest, { recursive: true });
+            // through a tar: the same safe unpacking as any layer, owners and modes kept
+            await applyLayer(packTree(view.root, { descend: (_rel, st) => !(st.isCharacterDevice() && st.rdev === 0) }) as unknown as Readable, o.dest);
+          }
+        } finally {
+          await view.release();
+        }
+        opts.log(`exported the filesystem to ${o.dest === '-' ? 'standard output' : o.dest}`);
+        break;
+      }
+      case 'oci':
+      case 'docker':
+        await FORMATS[o.type].write([await exportImage(store, image)], o.dest, store.tmpDir);
+        opts.log(`exported the image (${o.type === 'oci' ? 'OCI layout' : 'docker-archive'}) to ${o.dest === '-' ? 'standard output' : o.dest}`);
+        break;
+      case 'image': {
+        const names = o.names.length ? o.names : image.tags;
+        if (o.push && names.length === 0) throw new UsageError('--push: the image has no name to push to (give -t NAME)');
+        for (const n of names) {
+          if (!image.tags.includes(n)) await store.tag(image.id, n);
+          if (!o.push) continue;
+          const r = await pushImage(store, n, undefined, opts);
+          done.pushed.push({ name: n, digest: r.digest });
+          opts.log(`pushed ${n}@${r.digest}`);
+        }
+        break;
+      }
+      case 'load': {
+        const socket = dockerSocket();
+        const exp = await exportImage(store, image);
+        const said = await loadIntoDocker(socket, (body) => FORMATS.docker.write([exp], body, store.tmpDir));
+        for (const line of said) opts.log(`dockerd: ${line}`);
+        break;
+      }
+    }
+  }
+  return done;
+}
