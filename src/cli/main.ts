@@ -85,12 +85,22 @@ function dockerForms(args: string[]): string[] {
   });
 }
 
+/** The command word: the first argument that is not an option (nor --root's value). */
+function firstWord(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--root') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
 /** Run the CLI; resolves to the exit code. Errors become one line on stderr (a stack only with --debug). */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes('--debug');
   watchParent();
   // not root: the same command again inside the user's own user namespace (lint and help need no store)
-  const word = args.find((a) => !a.startsWith('-'));
+  const word = firstWord(args);
   const noStore = args.includes('--help') || args.includes('-h') || args.includes('--version') || ['lint', 'version', 'completion'].includes(word ?? '');
   if (needsRootless() && !noStore) {
     try {
@@ -105,7 +115,7 @@ export async function main(args: string[]): Promise<number> {
   let argv: string[];
   try {
     argv = dockerForms(splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter'))));
-    if (!argv.includes('--get-yargs-completions')) await refuseUnknownCommand(argv, [...commandWords(COMMANDS), 'version', 'completion', 'help']);
+    if (!argv.includes('--get-yargs-completions')) await refuseUnknownCommand(firstWord(argv), [...commandWords(COMMANDS), 'version', 'completion', 'help']);
   } catch (e) {
     if (!(e instanceof LbuildError)) throw e;
     process.stderr.write(`lbuild: ${e.message}\n`);
@@ -136,7 +146,7 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError(dedupeUnknown(msg));
     });
   // the default command would take `completion` for a build context
-  if (argv[0] === 'completion' && argv.length === 1) {
+  if (firstWord(argv) === 'completion') {
     cli.showCompletionScript();
     return 0;
   }

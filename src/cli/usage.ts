@@ -49,19 +49,7 @@ export function closestCommand(word: string, words: readonly string[]): string |
  * path exists and the word is a near miss of a command, say it is an unknown command (any other
  * word stays a context, whose error names it).
  */
-export async function refuseUnknownCommand(args: readonly string[], words: readonly string[]): Promise<void> {
-  let first: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === '--root') {
-      i++;
-      continue;
-    }
-    if (!a.startsWith('-')) {
-      first = a;
-      break;
-    }
-  }
+export async function refuseUnknownCommand(first: string | undefined, words: readonly string[]): Promise<void> {
   if (first === undefined || words.includes(first) || !/^[a-z][a-z-]*$/i.test(first)) return;
   if (await fsp.stat(first).then(() => true, () => false)) return;
   const near = closestCommand(first, words);

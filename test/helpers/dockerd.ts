@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Result, run } from './cli.js';
 
 export interface Dockerd {
+  /** the daemon's API socket (DOCKER_HOST=unix://…) */
+  socket: string;
   docker(args: string[], input?: string): Promise<Result>;
   stop(): Promise<void>;
 }
@@ -33,6 +35,7 @@ export async function startDockerd(dir: string): Promise<Dockerd> {
     await sleep(250);
   }
   return {
+    socket: sock,
     docker,
     stop: async () => {
       child.kill('SIGTERM');

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { importBusybox } from './helpers/busybox.js';
+import { BIN, REPO, lbuild, lbuildOk, run, tempDir } from './helpers/cli.js';
+import { writeContext } from './helpers/context.js';
+import { type Dockerd, startDockerd } from './helpers/dockerd.js';
+import { type Registry, startRegistry } from './helpers/registry.js';
+
+// issue 16: lbuild in place of `docker build` in scripts and CI
+
+let dir: string;
+let root: string;
+let dockerd: Dockerd;
+let reg: Registry;
+
+before(async () => {
+  dir = tempDir('lbuild-dropin-');
+  root = path.join(dir, 'store');
+  await importBusybox(root, 'busybox:latest');
+  dockerd = await startDockerd(dir);
+  reg = await startRegistry(dir);
+});
+after(async () => {
+  await dockerd?.stop();
+  await reg?.stop();
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+/** A shell pipeline with lbuild (as `L`) and docker (talking to the test's dockerd) in it. */
+async function shell(script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa('bash', ['-o', 'pipefail', '-c', script], {
+    reject: false,
+    stdin: 'ignore',
+    env: { L: `${process.execPath} ${BIN} --root ${root}`, DOCKER_HOST: `unix://${dockerd.socket}` },
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+test('16.1: npm pack, npm install -g from the tarball, then lbuild --version, --help and the man page', async () => {
+  const packDir = path.join(dir, 'pack');
+  await fsp.mkdir(packDir);
+  // dist/ is built by the test run; prepack would only rebuild the same bundle
+  const pack = await execa('npm', ['pack', '--ignore-scripts', '--pack-destination', packDir], { cwd: REPO, reject: false, stdin: 'ignore' });
+  assert.equal(pack.exitCode, 0, pack.stderr);
+  const tgz = path.join(packDir, String(pack.stdout).trim().split('\n').pop() as string);
+  const listing = (await run('tar', ['-tzf', tgz])).stdout.split('\n');
+  for (const f of ['package/bin/lbuild.js', 'package/dist/lbuild.mjs', 'package/docs/lbuild.1', 'package/package.json']) assert.ok(listing.includes(f), `${f} in the package`);
+  assert.ok(!listing.some((f) => f.startsWith('package/src/') || f.startsWith('package/test/')), 'sources and tests stay out');
+  const prefix = path.join(dir, 'prefix');
+  // --offline: the dependencies come from npm's cache (npm ci filled it); nothing leaves the machine
+  const inst = await execa('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', tgz], { reject: false, stdin: 'ignore' });
+  assert.equal(inst.exitCode, 0, inst.stderr);
+  const bin = path.join(prefix, 'bin', 'lbuild');
+  const version = await execa(bin, ['--version'], { reject: false, stdin: 'ignore' });
+  assert.equal(version.stdout, JSON.parse(await fsp.readFile(path.join(REPO, 'package.json'), 'utf8')).version);
+  const help = await execa(bin, ['--help'], { reject: false, stdin: 'ignore' });
+  assert.equal(help.exitCode, 0);
+  assert.match(help.stdout, /Examples:\n {2}lbuild -t app:1 \./);
+  assert.match(await fsp.readFile(path.join(prefix, 'share', 'man', 'man1', 'lbuild.1'), 'utf8'), /^\.TH LBUILD 1/m);
+});
+
+test('16.1/16.8: version, completion, -h, unknown commands and flags as Docker words them', async () => {
+  const v = await lbuildOk(root, ['version']);
+  assert.match(v.stdout, /^lbuild \d+\.\d+\.\d+\nnode v20\./);
+  const comp = await lbuildOk(root, ['completion']);
+  assert.match(comp.stdout, /complete -o bashdefault -o default -F _lbuild_yargs_completions lbuild/);
+  const words = await lbuildOk(root, ['--get-yargs-completions', 'lbuild', 'ima']);
+  assert.ok(words.stdout.split('\n').includes('images'));
+  assert.match((await lbuildOk(root, ['build', '-h'])).stdout, /--metadata-file/);
+  const typo = await lbuild(root, ['imagse']);
+  assert.equal(typo.exitCode, 2);
+  assert.equal(typo.stderr, 'lbuild: unknown command "imagse" (did you mean "images"?); see lbuild --help');
+  assert.match((await lbuild(root, ['biuld', '.'])).stderr, /did you mean "build"/);
+  const flag = await lbuild(root, ['build', '--add-hots', 'x:1.2.3.4', dir]);
+  assert.equal(flag.stderr, 'lbuild: Unknown argument: add-hots');
+});
+
+test('16.3: the Dockerfile or the whole context from stdin; save | docker load and docker save | lbuild load', async () => {
+  const ctx = await writeContext(path.join(dir, 'pipes'), { 'a.txt': 'from the context\n', Dockerfile: 'FROM busybox\nRUN false\n' });
+  // -f -: the Dockerfile on disk is not the one built
+  const f = await lbuildOk(root, ['build', '-q', '-f', '-', '-t', 'pipe:f', ctx], { input: 'FROM busybox\nCOPY a.txt /\n' });
+  assert.match(f.stdout, /^sha256:[0-9a-f]{64}$/);
+  assert.equal((await lbuildOk(root, ['run', 'pipe:f', 'cat', '/a.txt'])).stdout, 'from the context');
+  // build -: a Dockerfile and no context
+  const d = await lbuildOk(root, ['build', '--progress', 'plain', '-t', 'pipe:d', '-'], { input: 'FROM busybox\nRUN echo no-context && ls /\n' });
+  assert.match(d.stderr, /no-context/);
+  const both = await lbuild(root, ['build', '-f', '-', '-'], { input: 'FROM busybox\n' });
+  assert.equal(both.stderr, 'lbuild: the Dockerfile and the context cannot both come from standard input');
+  // build -: a gzipped context tar with its Dockerfile
+  await fsp.writeFile(path.join(ctx, 'Dockerfile.tar'), 'FROM busybox\nCOPY a.txt /from-tar.txt\n');
+  const tarred = await shell(`tar -C ${ctx} -czf - a.txt Dockerfile.tar | $L build -q -f Dockerfile.tar -t pipe:t -`);
+  assert.equal(tarred.exitCode, 0, tarred.stderr);
+  assert.equal((await lbuildOk(root, ['run', 'pipe:t', 'cat', '/from-tar.txt'])).stdout, 'from the context');
+  // lbuild save | docker load; docker save | lbuild load (into another store)
+  const toDocker = await shell('$L save pipe:t | docker load');
+  assert.equal(toDocker.exitCode, 0, toDocker.stderr);
+  assert.match(toDocker.stdout, /Loaded image: pipe:t/);
+  assert.equal((await dockerd.docker(['run', '--rm', '--network', 'none', 'pipe:t', 'cat', '/from-tar.txt'])).stdout, 'from the context');
+  const other = path.join(dir, 'store2');
+  const fromDocker = await shell(`docker tag pipe:t back:1 && docker save back:1 | ${process.execPath} ${BIN} --root ${other} load`);
+  assert.equal(fromDocker.exitCode, 0, fromDocker.stderr);
+  assert.equal(fromDocker.stdout, 'Loaded image: back:1');
+  assert.equal((await lbuildOk(other, ['run', 'back:1', 'cat', '/from-tar.txt'])).stdout, 'from the context');
+  const empty = await lbuild(root, ['load'], { input: '' });
+  assert.equal(empty.stderr, 'lbuild: standard input is empty: no archive to load');
+});
+
+test('16.4: a fully cached rebuild keeps the image ID; a changed label gives a new one', async () => {
+  const ctx = await writeContext(path.join(dir, 'sameid'), { Dockerfile: 'FROM busybox\nRUN echo x > /x\nENV A=1\n' });
+  const first = (await lbuildOk(root, ['build', '-q', '-t', 'same:1', ctx])).stdout;
+  const again = (await lbuildOk(root, ['build', '-q', '-t', 'same:1', ctx])).stdout;
+  assert.equal(again, first);
+  const labelled = (await lbuildOk(root, ['build', '-q', '--label', 'k=v', '-t', 'same:1', ctx])).stdout;
+  assert.notEqual(labelled, first);
+  // --no-cache runs the steps: a new build, a new created time
+  await new Promise((r) => setTimeout(r, 1100));
+  const cold = (await lbuildOk(root, ['build', '-q', '--no-cache', '--label', 'k=v', '-t', 'same:1', ctx])).stdout;
+  assert.notEqual(cold, labelled);
+});
+
+test('16.2: -q, -o (local, tar, -, oci, docker), --push with --metadata-file, --load, --pull=never, bare --cache-from', async () => {
+  const ctx = await writeContext(path.join(dir, 'outs'), { 'f.txt': 'F\n', Dockerfile: 'FROM busybox\nCOPY f.txt /out/f.txt\nRUN rm /bin/vi\n' });
+  const q = await lbuildOk(root, ['build', '-q', '-t', 'outs:1', ctx]);
+  assert.match(q.stdout, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(q.stderr, '');
+  // the final filesystem as a directory and as tars (a file, and standard output)
+  const local = path.join(dir, 'local-out');
+  await lbuildOk(root, ['build', '-q', '-o', local, ctx]);
+  assert.equal(await fsp.readFile(path.join(local, 'out', 'f.txt'), 'utf8'), 'F\n');
+  assert.equal(await fsp.lstat(path.join(local, 'bin', 'vi')).catch(() => 'gone'), 'gone');
+  const tarFile = path.join(dir, 'fs.tar');
+  await lbuildOk(root, ['build', '-q', '-o', `type=tar,dest=${tarFile}`, ctx]);
+  const names = (await run('tar', ['-tf', tarFile])).stdout.split('\n');
+  assert.ok(names.includes('out/f.txt') && names.includes('bin/busybox') && !names.includes('bin/vi'));
+  const viaStdout = await shell(`$L build -o - ${ctx} 2>/dev/null | tar -t | grep -c '^out/f.txt$'`);
+  assert.equal(viaStdout.stdout, '1');
+  // image archives
+  const oci = path.join(dir, 'img-oci.tar');
+  const dock = path.join(dir, 'img-docker.tar');
+  await lbuildOk(root, ['build', '-q', '-o', `type=oci,dest=${oci}`, '-o', `type=docker,dest=${dock}`, '-t', 'outs:1', ctx]);
+  const skopeo = await run('skopeo', ['inspect', `oci-archive:${oci}`]);
+  assert.equal(skopeo.exitCode, 0, skopeo.stderr);
+  assert.match((await run('tar', ['-xOf', dock, 'manifest.json'])).stdout, /"RepoTags":\["outs:1"\]/);
+  // --push and its metadata: the digest is the registry's
+  const meta = path.join(dir, 'meta.json');
+  const ref = `${reg.host}/team/outs:1`;
+  await lbuildOk(root, ['build', '-q', '--push', '--metadata-file', meta, '-t', ref, ctx]);
+  const m = JSON.parse(await fsp.readFile(meta, 'utf8')) as Record<string, string>;
+  const remote = JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`])).stdout) as { Digest: string };
+  assert.equal(m['containerimage.digest'], remote.Digest);
+  assert.equal(m['containerimage.config.digest'], q.stdout);
+  assert.equal(m['image.name'], ref);
+  // --load: into the running dockerd through its API socket
+  const loaded = await lbuild(root, ['build', '-q', '--load', '-t', 'loaded:1', ctx], { env: { DOCKER_HOST: `unix://${dockerd.socket}` } });
+  assert.equal(loaded.exitCode, 0, loaded.stderr);
+  assert.equal((await dockerd.docker(['run', '--rm', '--network', 'none', 'loaded:1', 'cat', '/out/f.txt'])).stdout, 'F');
+  const noDaemon = await lbuild(root, ['build', '-q', '--load', ctx], { env: { DOCKER_HOST: `unix://${dir}/nothing.sock` } });
+  assert.equal(noDaemon.exitCode, 1);
+  assert.match(noDaemon.stderr, /^lbuild: --load: cannot reach dockerd at .*nothing\.sock \(ENOENT\)/);
+  // --pull=never: a base not in the store is an error that says so
+  const never = await writeContext(path.join(dir, 'never'), { Dockerfile: 'FROM nothere:1\n' });
+  const nv = await lbuild(root, ['build', '--pull=never', never]);
+  assert.equal(nv.exitCode, 1);
+  assert.match(nv.stderr, /Dockerfile:1: image nothere:1: not in the store, and --pull=never forbids pulling it/);
+  assert.equal((await lbuild(root, ['build', '--pull=sometimes', never])).exitCode, 2);
+  // a bare reference for --cache-from; --cache-to twice is a usage error, not a crash
+  const cacheRef = `${reg.host}/team/outs:cache`;
+  await lbuildOk(root, ['build', '-q', '--cache-to', `type=registry,ref=${cacheRef},mode=max`, ctx]);
+  const fresh = path.join(dir, 'store-fresh');
+  await importBusybox(fresh, 'busybox:latest');
+  const hit = await lbuildOk(fresh, ['build', '--progress', 'plain', '--cache-from', cacheRef, ctx]);
+  assert.match(hit.stderr, /cache: 2\/2 steps hit/);
+  const twice = await lbuild(root, ['build', '--cache-to', `type=local,dest=${dir}/c1`, '--cache-to', `type=local,dest=${dir}/c2`, ctx]);
+  assert.equal(twice.exitCode, 2);
+  assert.equal(twice.stderr, 'lbuild: --cache-to: give it once (lbuild exports the cache to one place)');
+});
