@@ -99,6 +99,14 @@ test('16.3: the Dockerfile or the whole context from stdin; save | docker load a
   assert.equal(toDocker.exitCode, 0, toDocker.stderr);
   assert.match(toDocker.stdout, /Loaded image: pipe:t/);
   assert.equal((await dockerd.docker(['run', '--rm', '--network', 'none', 'pipe:t', 'cat', '/from-tar.txt'])).stdout, 'from the context');
+  // 16.7: sizes as Docker counts them (the files, not the tar bytes): image and each history row
+  const dockerSize = Number((await dockerd.docker(['image', 'inspect', '--format', '{{.Size}}', 'pipe:t'])).stdout);
+  const [ins] = JSON.parse((await lbuildOk(root, ['inspect', 'pipe:t'])).stdout) as { Size: number }[];
+  assert.equal(ins?.Size, dockerSize);
+  const dockerRows = (await dockerd.docker(['history', '--human=false', '--format', '{{.Size}}', 'pipe:t'])).stdout.split('\n').map(Number);
+  const rows = (JSON.parse((await lbuildOk(root, ['history', '--format', 'json', 'pipe:t'])).stdout) as { size: number }[]).map((r) => r.size);
+  assert.deepEqual(rows, dockerRows);
+  assert.equal(rows[0], 'from the context\n'.length, 'the COPY of one 17-byte file is 17 bytes');
   const other = path.join(dir, 'store2');
   const fromDocker = await shell(`docker tag pipe:t back:1 && docker save back:1 | ${process.execPath} ${BIN} --root ${other} load`);
   assert.equal(fromDocker.exitCode, 0, fromDocker.stderr);

@@ -15,6 +15,7 @@ import { LbuildError, LocatedError } from '../errors.js';
 import { creationTime } from '../image/import.js';
 import { emptyConfig, sameButCreated, withCreated, withLabels, withWorkdir } from '../oci/config.js';
 import { parseImageConfig } from '../oci/validate.js';
+import { layerContentSizes } from '../store/layer-size.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import type { ImageConfig } from '../oci/types.js';
 import type { Progress } from '../report/progress.js';
@@ -343,7 +344,9 @@ export class Builder {
         this.steps.push({
           stage: label, index: n, total, line: instr.line, instruction: recordedText(instr.text), cache: r.cache,
           ...(r.reason ? { reason: r.reason } : {}), key: r.key, startMs: started - this.buildStart, durationMs: Date.now() - started,
-          ...(r.savedMs !== undefined ? { savedMs: r.savedMs } : {}), layer: r.layer,
+          ...(r.savedMs !== undefined ? { savedMs: r.savedMs } : {}),
+          // the size Docker shows for the layer (its files), not its tar's
+          layer: { diffId: r.layer.diffId, size: (await layerContentSizes(o.store, [r.layer.diffId])).get(r.layer.diffId) ?? r.layer.size },
         });
         if (r.cache === 'hit') v.cached();
         else v.done();

@@ -4,6 +4,7 @@ import { removeMountStubs, stageUpper } from '../diff/upper.js';
 import type { Lease } from '../store/leases.js';
 import { readTreeXattrs, writeXattrs } from '../util/xattr.js';
 import type { LayerInfo } from '../diff/layer.js';
+import { recordContentSize } from '../store/layer-size.js';
 import type { Digest } from '../oci/digest.js';
 import { type ActiveSnapshot, Snapshotter } from '../snapshot/overlay.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
@@ -57,7 +58,8 @@ export async function withLayer(
     await removeMountStubs(snap.upper, stubs, snap.lowers, attrs.opaque);
     // what does not ship is not kept in the snapshot either: lbuild run shows what the image has
     await writeXattrs(snap.upper, [...attrs.unshipped].flatMap(([rel, names]) => names.map((n): [string, string, null] => [rel, n, null])), store.tmpDir);
-    const staged = await traced('diff', () => stageUpper(store.content, snap.upper, attrs.opaque, mtimeClamp, attrs.shipped));
+    const counter = { contentBytes: 0 };
+    const staged = await traced('diff', () => stageUpper(store.content, snap.upper, attrs.opaque, mtimeClamp, attrs.shipped, counter));
     const layer = { diffId: staged.digest, size: staged.size };
     try {
       // leased, then made visible (blob and snapshot), under the lock a collection holds: a prune
@@ -66,6 +68,7 @@ export async function withLayer(
         await store.content.commit(staged);
         await traced('adopt', () => snapshotter.commit(snap, layer.diffId));
       });
+      await recordContentSize(store, layer.diffId, counter.contentBytes);
     } finally {
       await store.content.discard(staged);
     }

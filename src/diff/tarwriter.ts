@@ -15,6 +15,8 @@ export interface PackOptions {
   xattrs?: ReadonlyMap<string, Xattrs>;
   /** Return false to leave a path and everything below it out. */
   descend?: (rel: string, st: Stats) => boolean;
+  /** Counts the layer's size as Docker does (store/layer-size.ts) while packing. */
+  counter?: { contentBytes: number };
 }
 
 const WH = '.wh.';
@@ -145,6 +147,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     const h = headerFor(rel, st, type);
     if (type === 'symlink') {
       h.linkname = readlinkSync(abs);
+      if (opts.counter) opts.counter.contentBytes += Buffer.byteLength(h.linkname);
       await add(h, undefined, rel);
       return;
     }
@@ -164,6 +167,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
       await add(h, undefined, rel);
       return;
     }
+    if (opts.counter) opts.counter.contentBytes += st.size;
     if (st.size <= SMALL_FILE) {
       const buf = readFileSync(abs);
       if (buf.length !== st.size) throw new Error(`${rel} changed size while being archived`);

@@ -1,5 +1,4 @@
 import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
 import type { StoredImage } from '../store/store.js';
 
 export interface HistoryRow {
@@ -9,20 +8,21 @@ export interface HistoryRow {
   createdBy: string;
   comment: string;
   emptyLayer: boolean;
-  /** uncompressed layer size; 0 for metadata steps */
+  /** the layer's size as Docker counts it (its files: store/layer-size.ts); 0 for metadata steps */
   size: number;
   diffId: Digest | null;
 }
 
+/** Docker's size of each layer, by diff_id (layerContentSizes). */
+export type LayerSizes = ReadonlyMap<Digest, number>;
+
 /** History entries matched with their layers, newest first (docker history's order). */
-export function historyRows(img: StoredImage): HistoryRow[] {
-  const layers: Descriptor[] = img.manifest.layers;
+export function historyRows(img: StoredImage, sizes: LayerSizes): HistoryRow[] {
   const diffIds = img.config.rootfs.diff_ids;
   const rows: HistoryRow[] = [];
   let li = 0;
   for (const h of img.config.history ?? []) {
     const empty = h.empty_layer === true;
-    const layer = empty ? undefined : layers[li];
     const diffId = empty ? null : (diffIds[li] ?? null);
     if (!empty) li++;
     rows.push({
@@ -31,7 +31,7 @@ export function historyRows(img: StoredImage): HistoryRow[] {
       createdBy: h.created_by ?? '',
       comment: h.comment ?? '',
       emptyLayer: empty,
-      size: layer?.size ?? 0,
+      size: diffId ? (sizes.get(diffId) ?? 0) : 0,
       diffId,
     });
   }
@@ -40,12 +40,13 @@ export function historyRows(img: StoredImage): HistoryRow[] {
   return rows;
 }
 
-export function imageSize(img: StoredImage): number {
-  return img.manifest.layers.reduce((n, l) => n + l.size, 0);
+/** What `docker images` shows: the sum of the layers' sizes as Docker counts them. */
+export function imageSize(img: StoredImage, sizes: LayerSizes): number {
+  return img.config.rootfs.diff_ids.reduce((n, d) => n + (sizes.get(d) ?? 0), 0);
 }
 
 /** `lbuild inspect`: docker image inspect's shape. */
-export function inspectView(img: StoredImage): Record<string, unknown> {
+export function inspectView(img: StoredImage, sizes: LayerSizes): Record<string, unknown> {
   const c = img.config.config;
   return {
     Id: img.id,
@@ -58,7 +59,7 @@ export function inspectView(img: StoredImage): Record<string, unknown> {
     Architecture: img.config.architecture,
     ...(img.config.variant ? { Variant: img.config.variant } : {}),
     Os: img.config.os,
-    Size: imageSize(img),
+    Size: imageSize(img, sizes),
     Config: {
       User: c.User ?? '',
       ExposedPorts: c.ExposedPorts ?? null,

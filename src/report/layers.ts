@@ -2,6 +2,7 @@ import { readLayerEntries } from '../analyze/layers.js';
 import { analyzeWaste } from '../analyze/waste.js';
 import { historyRows } from '../image/views.js';
 import { loadBuildInfo } from '../store/buildinfo.js';
+import { layerContentSizes } from '../store/layer-size.js';
 import type { Store, StoredImage } from '../store/store.js';
 import type { LayerRow } from './html.js';
 
@@ -11,7 +12,7 @@ export async function layerRows(store: Store, img: StoredImage): Promise<LayerRo
   for (const d of img.config.rootfs.diff_ids) entries.push(await readLayerEntries(store.content.open(d)));
   const waste = analyzeWaste(entries);
   const info = await loadBuildInfo(store.root, img.id);
-  const layerHistory = historyRows(img)
+  const layerHistory = historyRows(img, await layerContentSizes(store, img.config.rootfs.diff_ids))
     .filter((r) => !r.emptyLayer)
     .reverse();
   return img.config.rootfs.diff_ids.map((d, i) => {

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { historyRows } from '../../image/views.js';
+import { layerContentSizes } from '../../store/layer-size.js';
 import { shortId } from '../../oci/digest.js';
 import { humanAgo, humanSize } from '../../util/fsx.js';
 import { type GlobalArgs, openStore, print, printJson } from '../common.js';
@@ -26,7 +27,7 @@ export const historyCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (argv) => {
     const store = await openStore(argv);
     const img = await store.getImage(argv.image);
-    const rows = historyRows(img);
+    const rows = historyRows(img, await layerContentSizes(store, img.config.rootfs.diff_ids));
     if (argv.format === 'json') {
       printJson(rows);
       return;

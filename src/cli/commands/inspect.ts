@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { inspectView } from '../../image/views.js';
+import { layerContentSizes } from '../../store/layer-size.js';
 import { type GlobalArgs, asArray, openStore, printJson } from '../common.js';
 
 interface Args extends GlobalArgs {
@@ -13,7 +14,10 @@ export const inspectCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (argv) => {
     const store = await openStore(argv);
     const out = [];
-    for (const r of asArray(argv.images)) out.push(inspectView(await store.getImage(r)));
+    for (const r of asArray(argv.images)) {
+      const img = await store.getImage(r);
+      out.push(inspectView(img, await layerContentSizes(store, img.config.rootfs.diff_ids)));
+    }
     printJson(out);
   },
 };
