@@ -51,7 +51,7 @@ export function inspectView(img: StoredImage, sizes: LayerSizes): Record<string,
   return {
     Id: img.id,
     RepoTags: img.tags,
-    RepoDigests: [],
+    RepoDigests: img.repoDigests,
     Parent: '',
     Comment: img.config.history?.[img.config.history.length - 1]?.comment ?? '',
     Created: img.config.created ?? '',

@@ -68,12 +68,19 @@ export async function fetchLayer(store: Store, client: RegistryClient, desc: Des
 }
 
 /** `lbuild pull REF`: every blob verified before anything enters the store; layers present are skipped. */
+/** The repository as docker names it in RepoDigests (Docker Hub's without its host and library/). */
+function repoName(ref: RemoteRef): string {
+  return ref.host === 'docker.io' ? ref.repository.replace(/^library\//, '') : `${ref.host}/${ref.repository}`;
+}
+
 export async function pullImage(store: Store, input: string, opts: TransferOptions = {}): Promise<StoredImage> {
   const ref = resolveRemote(input);
   const client = new RegistryClient(ref, opts);
   const log = opts.log ?? (() => undefined);
   let { bytes } = await client.getManifest(ref.digest ?? (ref.tag as string));
   verifyBytes(bytes, ref.digest, `manifest of ${ref.display}`);
+  // docker's RepoDigest is what the name resolved to: an index's digest for a multi-platform image
+  const resolved = sha256(bytes);
   let doc = parseManifestOrIndex(bytes, `manifest of ${ref.display}`);
   if ('index' in doc) {
     const d = pickPlatform(doc.index, ref.display);
@@ -110,8 +117,9 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
   await store.ensureSnapshots(diffIds);
   const tags = ref.digest && !input.includes(':') ? [] : ref.digest ? [] : [normalizeTag(input)];
   const img = await store.commitImage(config, tags, configBytes);
-  log(`Digest: ${sha256(bytes)}`);
-  return img;
+  await store.addRepoDigest(img.id, `${repoName(ref)}@${resolved}`);
+  log(`Digest: ${resolved}`);
+  return { ...img, repoDigests: [...img.repoDigests.filter((r) => !r.startsWith(`${repoName(ref)}@`)), `${repoName(ref)}@${resolved}`].sort() };
 }
 
 /** Where a pulled layer came from, so a push to the same registry can mount it instead of uploading. */
@@ -210,5 +218,6 @@ export async function pushImage(store: Store, image: string, target: string | un
   const bytes = Buffer.from(JSON.stringify(manifest));
   await client.putManifest(ref.tag, bytes, MediaType.ociManifest);
   log(`${ref.tag}: digest: ${sha256(bytes)} size: ${bytes.length}`);
+  await store.addRepoDigest(img.id, `${repoName(ref)}@${sha256(bytes)}`);
   return { ref, digest: sha256(bytes) };
 }

@@ -8,6 +8,8 @@ export interface ImageRecord {
   manifest: Digest;
   /** when it entered the store */
   added: string;
+  /** `repository@digest` of manifests it was pushed as or pulled from (docker's RepoDigests) */
+  repoDigests?: string[];
 }
 
 /** On-disk shape of `images.json`, version 1. Image IDs are config digests, as Docker's. */

@@ -27,6 +27,8 @@ export interface StoredImage {
   config: ImageConfig;
   tags: string[];
   added: string;
+  /** `repository@sha256:…` it was pushed as or pulled from */
+  repoDigests: string[];
 }
 
 export function defaultRoot(): string {
@@ -135,10 +137,10 @@ export class Store {
       };
       const man = await this.content.putJson(manifest);
       const prev = idx.images[cfg.digest];
-      idx.images[cfg.digest] = { manifest: man.digest, added: prev?.added ?? added };
+      idx.images[cfg.digest] = { manifest: man.digest, added: prev?.added ?? added, ...(prev?.repoDigests ? { repoDigests: prev.repoDigests } : {}) };
       // an image that loses its tag stays as a dangling image, as in Docker
       for (const t of normalized) idx.tags[t] = cfg.digest;
-      return { id: cfg.digest, manifestDigest: man.digest, manifest, config, tags: normalized, added };
+      return { id: cfg.digest, manifestDigest: man.digest, manifest, config, tags: normalized, added, repoDigests: prev?.repoDigests ?? [] };
     });
   }
 
@@ -180,7 +182,7 @@ export class Store {
       .filter(([, v]) => v === id)
       .map(([k]) => k)
       .sort();
-    return { id, manifestDigest: rec.manifest, manifest, config, tags, added: rec.added };
+    return { id, manifestDigest: rec.manifest, manifest, config, tags, added: rec.added, repoDigests: rec.repoDigests ?? [] };
   }
 
   async listImages(): Promise<StoredImage[]> {
@@ -188,6 +190,17 @@ export class Store {
     const out: StoredImage[] = [];
     for (const id of Object.keys(idx.images)) if (isDigest(id)) out.push(await this.load(idx, id));
     return out;
+  }
+
+  /** Remember that the image is `repository@digest` in a registry (after a push or a pull). */
+  async addRepoDigest(id: Digest, repoDigest: string): Promise<void> {
+    await this.images.update((idx) => {
+      const rec = idx.images[id];
+      if (!rec) return;
+      // one digest per repository, the latest, as docker keeps them
+      const repo = repoDigest.slice(0, repoDigest.indexOf('@'));
+      rec.repoDigests = [...(rec.repoDigests ?? []).filter((r) => !r.startsWith(`${repo}@`)), repoDigest].sort();
+    });
   }
 
   async tag(src: string, dst: string): Promise<void> {

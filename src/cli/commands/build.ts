@@ -254,25 +254,36 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
       await fsp.writeFile(argv['report-html'], renderHtml(report, layers, image?.tags[0] ?? asArray(argv.tag)[0] ?? df.display));
     }
   };
+  const buildArgs = parsePairs(asArray(argv['build-arg']), '--build-arg', true);
+  const context = { dockerfile: df.path, target, buildArgs };
   try {
     let result;
     try {
       result = await builder.build();
     } catch (e) {
       const tags = asArray(argv.tag);
-      await writeReports(buildReport({ steps: [...builder.stepsSoFar], durationMs: Date.now() - started, image: { id: '', tags } }, true), undefined).catch(() => undefined);
+      const failed = { steps: [...builder.stepsSoFar], durationMs: Date.now() - started, image: { id: '', tags } };
+      await writeReports(buildReport(failed, { ...context, failed: true, error: errorMessage(e) }), undefined).catch(() => undefined);
       throw e;
     }
-    const report = buildReport(result);
-    await writeReports(report, result.image);
+    const image = { id: result.image.id, tags: result.image.tags, manifestDigest: result.image.manifestDigest };
     if (cacheTo) {
       const n = await exportCache(store, cacheTo, await builder.exportRecords(cacheTo.mode), { insecure });
       progress.info(`cache: exported ${n} record(s) to ${cacheTo.ref ?? cacheTo.dir} (mode=${cacheTo.mode})`);
     }
-    progress.info(`cache: ${report.summary.hits}/${report.summary.steps} steps hit (${Math.round(report.summary.hitRatio * 100)}%)`);
+    const summary = buildReport({ ...result, image }).summary;
+    progress.info(`cache: ${summary.hits}/${summary.steps} steps hit (${Math.round(summary.hitRatio * 100)}%)`);
     progress.info(`writing image ${result.image.id}`);
     for (const t of result.image.tags) progress.info(`naming to ${t}`);
-    const delivered = await deliverOutputs(store, result.image, outputs, { insecure, log: (l) => progress.info(l) });
+    let delivered: Delivered;
+    try {
+      delivered = await deliverOutputs(store, result.image, outputs, { insecure, log: (l) => progress.info(l) });
+    } catch (e) {
+      // the image was built, its delivery failed: the report says both
+      await writeReports(buildReport({ ...result, image }, { ...context, failed: true, error: errorMessage(e) }), result.image).catch(() => undefined);
+      throw e;
+    }
+    await writeReports(buildReport({ ...result, image }, { ...context, pushed: delivered.pushed }), result.image);
     if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);
     if (argv['metadata-file']) await fsp.writeFile(argv['metadata-file'], `${JSON.stringify(buildMetadata(result.image, delivered), null, 2)}\n`);
     // the ID goes to stdout unless stdout carries an archive

@@ -1,19 +1,25 @@
 import type { Argv, CommandModule } from 'yargs';
 import { BuildRecords } from '../../cache/records.js';
-import { cacheReportText } from '../../report/build-report.js';
-import { type GlobalArgs, openStore, print } from '../common.js';
+import { cacheReportJson, cacheReportText } from '../../report/build-report.js';
+import { type GlobalArgs, openStore, print, printJson } from '../common.js';
 
 interface ReportArgs extends GlobalArgs {
   last: number;
+  format: 'text' | 'json';
 }
 
 const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
   command: 'report',
   describe: "Recent builds' cache hit ratios and the steps that miss most",
-  builder: (y: Argv<GlobalArgs>) => y.option('last', { type: 'number', default: 10, describe: 'how many recent builds' }) as Argv<ReportArgs>,
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .option('last', { type: 'number', default: 10, describe: 'how many recent builds' })
+      .option('format', { type: 'string', choices: ['text', 'json'] as const, default: 'text' as const }) as Argv<ReportArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
-    print(cacheReportText(await new BuildRecords(store.root).history(), Math.max(1, argv.last)));
+    const history = await new BuildRecords(store.root).history();
+    if (argv.format === 'json') printJson(cacheReportJson(history, Math.max(1, argv.last)));
+    else print(cacheReportText(history, Math.max(1, argv.last)));
   },
 };
 
