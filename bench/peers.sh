@@ -86,7 +86,7 @@ build() {  # build TOOL CTX
 wipe() {  # every built image and all build cache go; the base images stay
   case $1 in
     lbuild) $LB rmi "bench/$2:lbuild" >/dev/null 2>&1 || true
-            $LB prune --all >/dev/null; rm -rf "$LBUILD_ROOT/cache/stat" ;;
+            $LB prune -f --all >/dev/null; rm -rf "$LBUILD_ROOT/cache/stat" ;;
     buildah) buildah --storage-driver overlay rm -a >/dev/null 2>&1 || true
              buildah --storage-driver overlay rmi -f "localhost/bench/$2:buildah" >/dev/null 2>&1 || true
              buildah --storage-driver overlay rmi --prune >/dev/null 2>&1 || true ;;

@@ -39,7 +39,7 @@ WORKDIR /app
 RUN head -c 1000000 /dev/urandom > /app/b && rm /blob-a
 DF
 
-( i=0; while [ ! -f "$work/stop" ]; do i=$((i + 1)); if [ $((i % 4)) = 0 ]; then "${L[@]}" prune --all >/dev/null 2>&1; else "${L[@]}" prune >/dev/null 2>&1; fi; sleep 0.7; done ) &
+( i=0; while [ ! -f "$work/stop" ]; do i=$((i + 1)); if [ $((i % 4)) = 0 ]; then "${L[@]}" prune -f --all >/dev/null 2>&1; else "${L[@]}" prune -f >/dev/null 2>&1; fi; sleep 0.7; done ) &
 pruner=$!
 
 killed=0; interrupted=0; finished=0; failed=0; fills=0; nospace=0

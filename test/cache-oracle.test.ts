@@ -202,7 +202,7 @@ for (const seed of SEEDS) {
       history.push(await (MUTATIONS[pick(r, names)] as Mutation)(w, r));
       await fsp.writeFile(path.join(w.ctx, 'Dockerfile'), dockerfile(w));
       const where = `seed ${seed}, step ${i + 1}; changes: ${history.join('; ')}`;
-      if (w.prune) await lbuildOk(root, ['prune', '--all']);
+      if (w.prune) await lbuildOk(root, ['prune', '-f', '--all']);
       const cached = await imageOf(root, ['--target', 'app'], w);
       const fresh = await imageOf(cold, ['--target', 'app', '--no-cache'], w);
       assert.equal(cached, fresh, `the cached image differs from a cold build (${where})`);

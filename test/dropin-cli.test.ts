@@ -185,3 +185,55 @@ test('16.2: -q, -o (local, tar, -, oci, docker), --push with --metadata-file, --
   assert.equal(twice.exitCode, 2);
   assert.equal(twice.stderr, 'lbuild: --cache-to: give it once (lbuild exports the cache to one place)');
 });
+
+test('16.8: run -it (a real pty), -i, -v, -w, --env-file; images -q/--filter/--digests; inspect -f; prune asks', async () => {
+  // -it under a pseudo-terminal (script gives lbuild one, as a user's terminal would)
+  const pty = await shell(`(sleep 3) | script -qec "$L run -it busybox sh -c 'tty; [ -t 0 ] && echo stdin-is-a-tty; echo TERM=\\$TERM'" /dev/null | tr -d '\\r'`);
+  assert.equal(pty.exitCode, 0, pty.stderr);
+  assert.match(pty.stdout, /^\/dev\/pts\/\d+$/m);
+  assert.match(pty.stdout, /^stdin-is-a-tty$/m);
+  assert.match(pty.stdout, /^TERM=xterm$/m);
+  const noTty = await lbuild(root, ['run', '-t', 'busybox', 'true']);
+  assert.equal(noTty.stderr, 'lbuild: -t: there is no terminal here to relay (drop -t, or run under a terminal)');
+  // -i hands stdin over; without it the command reads nothing
+  assert.equal((await lbuildOk(root, ['run', '-i', 'busybox', 'cat'], { input: 'piped in\n' })).stdout, 'piped in');
+  assert.equal((await lbuildOk(root, ['run', 'busybox', 'cat'], { input: 'piped in\n' })).stdout, '');
+  // -v (read-only), -w (made), --env-file
+  const vol = path.join(dir, 'vol');
+  await fsp.mkdir(vol, { recursive: true });
+  await fsp.writeFile(path.join(vol, 'h.txt'), 'from the host\n');
+  const envFile = path.join(dir, 'env.list');
+  await fsp.writeFile(envFile, '# a comment\n\nA=1\nB=two words\n');
+  const r = await lbuildOk(root, ['run', '-v', `${vol}:/mnt:ro`, '-w', '/made/here', '--env-file', envFile, 'busybox', 'sh', '-c', 'pwd; cat /mnt/h.txt; echo "$A|$B"; touch /mnt/x 2>/dev/null || echo read-only']);
+  assert.equal(r.stdout, '/made/here\nfrom the host\n1|two words\nread-only');
+  assert.match((await lbuild(root, ['run', '-v', 'data:/data', 'busybox', 'true'])).stderr, /-v data:\/data: data is not an absolute host path/);
+  // images -q, --filter, --digests
+  const ctx = await writeContext(path.join(dir, 'imgs'), { Dockerfile: 'FROM busybox\nLABEL team=core\nRUN echo 1 > /one\n' });
+  const id = (await lbuildOk(root, ['build', '-q', '-t', 'filt:1', '-t', 'filt:2', ctx])).stdout;
+  const quiet = (await lbuildOk(root, ['images', '-q', '--filter', 'reference=filt'])).stdout.split('\n');
+  assert.deepEqual(quiet, [id.slice(7, 19), id.slice(7, 19)]);
+  assert.deepEqual((await lbuildOk(root, ['images', '-q', '--filter', 'label=team=core', '--filter', 'reference=filt:2'])).stdout, id.slice(7, 19));
+  assert.equal((await lbuildOk(root, ['images', '-q', '--filter', 'label=team=other'])).stdout, '');
+  assert.equal((await lbuild(root, ['images', '--filter', 'colour=red'])).exitCode, 2);
+  const pushed = `${reg.host}/team/filt:1`;
+  await lbuildOk(root, ['tag', 'filt:1', pushed]);
+  await lbuildOk(root, ['push', pushed]);
+  const remote = JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', `docker://${pushed}`])).stdout) as { Digest: string };
+  const digests = (await lbuildOk(root, ['images', '--digests', '--filter', `reference=${reg.host}/team/filt`])).stdout;
+  assert.match(digests, /^REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID\s+CREATED\s+SIZE$/m);
+  assert.ok(digests.includes(remote.Digest), digests);
+  // inspect -f, a Go template as docker's
+  assert.equal((await lbuildOk(root, ['inspect', '-f', '{{.Id}}', 'filt:1'])).stdout, id);
+  assert.equal((await lbuildOk(root, ['inspect', '-f', '{{index .RepoTags 0}} {{json .Config.Labels}} {{.Config.Labels}} {{len .RootFS.Layers}}', 'filt:1'])).stdout, `${pushed} {"team":"core"} map[team:core] 2`);
+  // prune asks; no answer is no
+  // an image whose tag moved to a newer build is dangling
+  await lbuildOk(root, ['build', '-q', '--label', 'v=1', '-t', 'dang:1', ctx]);
+  await lbuildOk(root, ['build', '-q', '--label', 'v=2', '-t', 'dang:1', ctx]);
+  const asked = await lbuild(root, ['prune'], { input: '' });
+  assert.equal(asked.exitCode, 0);
+  assert.match(asked.stderr, /^WARNING! This will remove dangling images, unused layers and stale build cache\.\nAre you sure you want to continue\? \[y\/N\] \nnothing was removed/);
+  assert.equal(asked.stdout, '');
+  const yes = await lbuildOk(root, ['prune'], { input: 'y\n' });
+  assert.match(yes.stdout, /deleted 1 dangling image\(s\)/);
+  assert.match((await lbuildOk(root, ['prune', '-f'])).stdout, /deleted 0 dangling image\(s\)/);
+});

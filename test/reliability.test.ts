@@ -218,11 +218,11 @@ test('prune removes dangling images and unused layers; --all the build cache too
   const ctx = await writeContext(path.join(dir, 'prunectx'), { Dockerfile: 'FROM busybox\nRUN head -c 2000000 /dev/urandom > /r\n' });
   await lbuildOk(r, ['build', '-t', 'p:1', ctx]);
   await lbuildOk(r, ['build', '--no-cache', '-t', 'p:1', ctx]); // the first image is now dangling
-  const p = await lbuildOk(r, ['prune']);
+  const p = await lbuildOk(r, ['prune', '-f']);
   assert.match(p.stdout, /deleted 1 dangling image\(s\)/);
   assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
   await lbuildOk(r, ['rmi', 'p:1']);
-  const all = await lbuildOk(r, ['prune', '--all']);
+  const all = await lbuildOk(r, ['prune', '-f', '--all']);
   assert.match(all.stdout, /cache record\(s\), [1-9]\d* blob\(s\)/);
   assert.match(all.stdout, /Total reclaimed space: [1-9]/);
   assert.equal((await lbuild(r, ['fsck'])).exitCode, 0);
@@ -243,7 +243,7 @@ test('22.9: prune --keep-storage removes the least recently used records until t
   const size = await du();
   // each record's layer is ~2 MB (its blob and its snapshot): 5 MB less needs the 3 oldest gone
   const limit = size - 5_000_000;
-  const p = await lbuildOk(r, ['prune', '--keep-storage', String(limit)], { env: { LBUILD_TRACE: '1' } });
+  const p = await lbuildOk(r, ['prune', '-f', '--keep-storage', String(limit)], { env: { LBUILD_TRACE: '1' } });
   assert.match(p.stdout, /deleted 0 dangling image\(s\), 3 cache record\(s\), 3 blob\(s\), 3 layer snapshot\(s\)/);
   assert.equal(p.stderr.split('\n').filter((l) => l.startsWith('trace: gc ')).length, 2, 'one collection before, one after the LRU pass');
   assert.ok((await du()) <= limit, `${await du()} <= ${limit}`);
@@ -264,7 +264,7 @@ test('22.3: a prune collecting a layer while a build makes that layer again take
   await lbuildOk(r, ['build', '-t', 'l:1', ctx], { env: epoch });
   await lbuildOk(r, ['rmi', 'l:1']); // its layer is now only the build cache's
   // a slow prune --all: the record goes, the layer is judged garbage, then 4 s pass before deleting
-  const prune = lbuild(r, ['prune', '--all'], { env: { LBUILD_TEST_GC_DELAY_MS: '4000' } });
+  const prune = lbuild(r, ['prune', '-f', '--all'], { env: { LBUILD_TEST_GC_DELAY_MS: '4000' } });
   await new Promise((res) => setTimeout(res, 1000));
   // meanwhile a build misses (no record now) and makes that layer again
   const built = await lbuild(r, ['build', '-t', 'l:2', ctx], { env: epoch });
@@ -285,7 +285,7 @@ test('concurrent builds, pulls of the index and prune on one store stay consiste
   const jobs = [
     ...ctxs.map((c, k) => lbuild(r, ['build', '-t', `c:${k}`, c])),
     (async () => {
-      for (let i = 0; i < 4; i++) await lbuild(r, ['prune', '--all']);
+      for (let i = 0; i < 4; i++) await lbuild(r, ['prune', '-f', '--all']);
       return { exitCode: 0, stdout: '', stderr: '' };
     })(),
   ];

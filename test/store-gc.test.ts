@@ -32,7 +32,7 @@ test('GC removes the side files of what is gone; prune --all empties cache mount
   assert.deepEqual(await ls(path.join(root, 'cache', 'origins')), []);
   assert.deepEqual(await ls(path.join(root, 'flat')), []);
   assert.ok((await fsp.readFile(path.join(root, 'cache', 'history.jsonl'), 'utf8')).length > 0);
-  const out = await lbuildOk(root, ['prune', '--all']);
+  const out = await lbuildOk(root, ['prune', '-f', '--all']);
   assert.match(out.stdout, /build log and cache-mount entr/);
   assert.deepEqual(await ls(path.join(root, 'cache', 'mounts')), []);
   assert.equal(await fsp.readFile(path.join(root, 'cache', 'history.jsonl'), 'utf8'), '');

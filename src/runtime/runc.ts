@@ -63,8 +63,12 @@ export interface RunSpec {
   extraMounts?: Mount[];
   /** called with each line the command prints (stdout and stderr) */
   onLine?: (line: string) => void;
-  /** give the container the caller's terminal (lbuild run) instead of piping its output */
+  /** give the container the caller's stdout/stderr (lbuild run) instead of piping its output */
   inheritStdio?: boolean;
+  /** with inheritStdio: the caller's stdin too (run -i) */
+  interactive?: boolean;
+  /** a pseudo-terminal for the command (run -t): runc relays it to the caller's terminal */
+  terminal?: boolean;
   readonlyRoot?: boolean;
   /**
    * RUN --security=insecure (allowed with --allow security.insecure): every capability and no
@@ -157,7 +161,7 @@ async function runInBundle(spec: RunSpec, stateRoot: string, id: string, bundle:
   const config = {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      terminal: spec.terminal === true,
       user: { uid: spec.uid, gid: spec.gid, ...(spec.additionalGids.length ? { additionalGids: spec.additionalGids } : {}) },
       args: spec.args,
       env: spec.env,
@@ -189,7 +193,7 @@ async function runInBundle(spec: RunSpec, stateRoot: string, id: string, bundle:
       reject: false,
       env: {},
       extendEnv: false,
-      ...(spec.inheritStdio ? { stdio: 'inherit' as const } : { stdin: 'ignore' as const, all: true, buffer: false }),
+      ...(spec.inheritStdio ? { stdio: [spec.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] as const } : { stdin: 'ignore' as const, all: true, buffer: false }),
     });
   } catch (e) {
     await fsp.rm(bundle, { recursive: true, force: true });

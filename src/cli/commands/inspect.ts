@@ -1,22 +1,32 @@
 import type { Argv, CommandModule } from 'yargs';
 import { inspectView } from '../../image/views.js';
 import { layerContentSizes } from '../../store/layer-size.js';
-import { type GlobalArgs, asArray, openStore, printJson } from '../common.js';
+import { type GlobalArgs, asArray, openStore, print, printJson } from '../common.js';
+import { renderTemplate } from '../gotemplate.js';
 
 interface Args extends GlobalArgs {
   images: string[];
+  format?: string;
 }
 
 export const inspectCommand: CommandModule<GlobalArgs, Args> = {
   command: 'inspect <images..>',
   describe: 'Show images as JSON (docker image inspect shape)',
-  builder: (y: Argv<GlobalArgs>) => y.positional('images', { type: 'string', array: true, demandOption: true }) as Argv<Args>,
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .positional('images', { type: 'string', array: true, demandOption: true })
+      .option('format', { alias: 'f', type: 'string', describe: 'a Go template, as docker inspect -f ({{.Id}}, {{json .Config}}, {{index .RepoTags 0}})' }) as Argv<Args>,
   handler: async (argv) => {
     const store = await openStore(argv);
     const out = [];
     for (const r of asArray(argv.images)) {
       const img = await store.getImage(r);
       out.push(inspectView(img, await layerContentSizes(store, img.config.rootfs.diff_ids)));
+    }
+    if (argv.format !== undefined) {
+      const template = argv.format;
+      print(out.map((o) => renderTemplate(template, o)).join('\n'));
+      return;
     }
     printJson(out);
   },

@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline';
 import type { Argv, CommandModule } from 'yargs';
 import { parseSize } from '../../analyze/report.js';
 import { dirSize } from '../../analyze/df.js';
@@ -26,8 +27,22 @@ export const fsckCommand: CommandModule<GlobalArgs, FsckArgs> = {
   },
 };
 
+/** As docker's prune: ask on stderr, read one line from stdin; anything but y/yes (or no answer) is no. */
+async function confirm(question: string): Promise<boolean> {
+  process.stderr.write(question);
+  const rl = createInterface({ input: process.stdin });
+  const answer = await new Promise<string>((resolve) => {
+    rl.once('line', resolve);
+    rl.once('close', () => resolve(''));
+  });
+  rl.close();
+  if (!process.stdin.isTTY) process.stderr.write('\n');
+  return /^\s*y(es)?\s*$/i.test(answer);
+}
+
 interface PruneArgs extends GlobalArgs {
   all?: boolean;
+  force?: boolean;
   'keep-storage'?: string;
 }
 
@@ -35,9 +50,17 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
   command: 'prune',
   describe: 'Remove dangling images, unused layers and stale build cache (--all: all build cache; --keep-storage SIZE: least recently used first)',
   builder: (y: Argv<GlobalArgs>) =>
-    y.option('all', { alias: 'a', type: 'boolean', default: false }).option('keep-storage', { type: 'string', describe: 'keep at most this much (e.g. 10GB)' }) as Argv<PruneArgs>,
+    y
+      .option('all', { alias: 'a', type: 'boolean', default: false })
+      .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'do not ask before removing' })
+      .option('keep-storage', { type: 'string', describe: 'keep at most this much (e.g. 10GB)' }) as Argv<PruneArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
+    const what = argv.all ? 'dangling images, unused layers and all build cache' : 'dangling images, unused layers and stale build cache';
+    if (!argv.force && !(await confirm(`WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `))) {
+      process.stderr.write('nothing was removed (answer y, or give -f)\n');
+      return;
+    }
     const dangling = await store.images.update((idx) => {
       const tagged = new Set(Object.values(idx.tags));
       const gone = Object.keys(idx.images).filter((id) => !tagged.has(id as `sha256:${string}`));
