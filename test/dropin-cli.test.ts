@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { importBusybox } from './helpers/busybox.js';
 import { BIN, REPO, lbuild, lbuildOk, run, tempDir } from './helpers/cli.js';
-import { writeContext } from './helpers/context.js';
+import { copyHostTools, writeContext } from './helpers/context.js';
 import { type Dockerd, startDockerd } from './helpers/dockerd.js';
 import { type Registry, startRegistry } from './helpers/registry.js';
 
@@ -236,4 +236,59 @@ test('16.8: run -it (a real pty), -i, -v, -w, --env-file; images -q/--filter/--d
   const yes = await lbuildOk(root, ['prune'], { input: 'y\n' });
   assert.match(yes.stdout, /deleted 1 dangling image\(s\)/);
   assert.match((await lbuildOk(root, ['prune', '-f'])).stdout, /deleted 0 dangling image\(s\)/);
+});
+
+test('16.2: --build-context NAME=DIR|docker-image://REF; --ssh with RUN --mount=type=ssh, never stored', async () => {
+  // a named directory for COPY --from, an image standing in for FROM's name
+  const other = await writeContext(path.join(dir, 'named-other'), { 'o.txt': 'other v1\n' });
+  const ctx = await writeContext(path.join(dir, 'named'), { Dockerfile: 'FROM base\nCOPY --from=project o.txt /o.txt\n' });
+  const named = ['--build-context', 'base=docker-image://busybox:latest', '--build-context', `project=${other}`];
+  await lbuildOk(root, ['build', '-q', ...named, '-t', 'named:1', ctx]);
+  assert.equal((await lbuildOk(root, ['run', 'named:1', 'cat', '/o.txt'])).stdout, 'other v1');
+  await fsp.writeFile(path.join(other, 'o.txt'), 'other v2\n');
+  const again = await lbuildOk(root, ['build', '--progress', 'plain', ...named, '-t', 'named:1', ctx]);
+  assert.match(again.stderr, /cache miss: source changed: o\.txt \(in the build context project\)/);
+  const dirBase = await lbuild(root, ['build', '--build-context', `base=${other}`, ctx]);
+  assert.match(dirBase.stderr, /^lbuild: Dockerfile:1: base: the build context base is a directory/);
+  assert.equal((await lbuild(root, ['build', '--build-context', 'x=https://example.invalid/a.tar', ctx])).exitCode, 2);
+
+  // --ssh: a key file (lbuild's own agent) and the user's agent; the RUN lists the key
+  const keys = path.join(dir, 'ssh');
+  await fsp.mkdir(keys, { recursive: true });
+  const key = path.join(keys, 'id');
+  assert.equal((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'lbuild-test-key', '-f', key])).exitCode, 0);
+  const tools = ['/usr/bin/ssh-add', ...(await run('sh', ['-c', "ldd /usr/bin/ssh-add | grep -o '/[^ ]*'"])).stdout.split('\n').filter((l) => l !== '')];
+  const sshCtx = await writeContext(path.join(dir, 'sshctx'), {
+    Dockerfile: 'FROM busybox\nCOPY tools/ /\nRUN --mount=type=ssh ssh-add -l > /listed && echo "$SSH_AUTH_SOCK" > /sock\nRUN --mount=type=ssh,id=deploy,uid=1000,mode=0600 stat -c "%u %a" /run/buildkit/ssh_agent.0 > /owner\n',
+  });
+  await copyHostTools(sshCtx, tools);
+  await lbuildOk(root, ['build', '-q', '--ssh', `default=${key}`, '--ssh', `deploy=${key}`, '-t', 'ssh:1', sshCtx]);
+  const listed = (await lbuildOk(root, ['run', 'ssh:1', 'cat', '/listed', '/sock', '/owner'])).stdout;
+  assert.match(listed, /^256 SHA256:\S+ lbuild-test-key \(ED25519\)\n\/run\/buildkit\/ssh_agent\.0\n1000 600$/);
+  // never stored: no socket, no key in any layer, nothing of the key in the store
+  const [i] = JSON.parse((await lbuildOk(root, ['inspect', 'ssh:1'])).stdout) as { RootFS: { Layers: string[] } }[];
+  for (const d of i?.RootFS.Layers.slice(1) ?? []) {
+    const names = (await run('tar', ['-tf', path.join(root, 'blobs', 'sha256', d.slice(7))])).stdout;
+    assert.doesNotMatch(names, /run\/buildkit|ssh_agent/);
+  }
+  const secretLine = (await fsp.readFile(key, 'utf8')).split('\n')[1] as string;
+  const grep = await run('grep', ['-rlF', secretLine, root]);
+  assert.equal(grep.stdout, '', 'the private key is nowhere in the store');
+  // the user's agent, through $SSH_AUTH_SOCK: the key of the step holds no path, so it is a hit
+  const agentSock = path.join(keys, 'agent.sock');
+  const agent = execa('ssh-agent', ['-D', '-a', agentSock], { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
+  try {
+    for (let n = 0; n < 50 && !(await fsp.stat(agentSock).catch(() => undefined)); n++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await execa('ssh-add', ['-q', key], { env: { SSH_AUTH_SOCK: agentSock }, reject: false })).exitCode, 0);
+    const viaAgent = await lbuildOk(root, ['build', '--progress', 'plain', '--ssh', 'default', '--ssh', `deploy=${agentSock}`, '-t', 'ssh:2', sshCtx], { env: { SSH_AUTH_SOCK: agentSock } });
+    assert.match(viaAgent.stderr, /cache: 3\/3 steps hit/);
+    const fresh = await lbuildOk(root, ['build', '-q', '--no-cache', '--ssh', 'default', '--ssh', `deploy=${agentSock}`, '-t', 'ssh:3', sshCtx], { env: { SSH_AUTH_SOCK: agentSock } });
+    assert.match((await lbuildOk(root, ['run', fresh.stdout, 'cat', '/listed'])).stdout, /lbuild-test-key \(ED25519\)/);
+  } finally {
+    agent.kill('SIGTERM');
+    await agent;
+  }
+  // required, and not given
+  const req = await writeContext(path.join(dir, 'sshreq'), { Dockerfile: 'FROM busybox\nRUN --mount=type=ssh,required=true true\n' });
+  assert.match((await lbuild(root, ['build', req])).stderr, /Dockerfile:2: ssh default is required but was not given \(--ssh default\)/);
 });

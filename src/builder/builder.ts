@@ -16,6 +16,7 @@ import { creationTime } from '../image/import.js';
 import { emptyConfig, sameButCreated, withCreated, withLabels, withWorkdir } from '../oci/config.js';
 import { parseImageConfig } from '../oci/validate.js';
 import { layerContentSizes } from '../store/layer-size.js';
+import { SshAgents, type SshSource } from './ssh-agent.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import type { ImageConfig } from '../oci/types.js';
 import type { Progress } from '../report/progress.js';
@@ -49,6 +50,10 @@ export interface BuildOptions {
   network: 'default' | 'none' | 'host';
   /** --add-host entries for RUN's /etc/hosts */
   extraHosts?: readonly ExtraHost[];
+  /** --ssh sources, by id */
+  ssh?: ReadonlyMap<string, SshSource>;
+  /** --build-context NAME=DIR|docker-image://REF: what FROM NAME, COPY --from=NAME and from=NAME take */
+  namedContexts?: ReadonlyMap<string, NamedContext>;
   labels: Map<string, string>;
   progress: Progress;
   /** --no-cache: run every step */
@@ -69,6 +74,9 @@ export interface BuildOptions {
 }
 
 /** One layer step of the build, for reports (DESIGN.md section 7). */
+/** A --build-context value: a directory, or an image that stands in for a name. */
+export type NamedContext = { kind: 'dir'; path: string } | { kind: 'image'; ref: string };
+
 export interface StepRecord {
   stage: string;
   index: number;
@@ -134,6 +142,7 @@ function chainOf(layers: readonly Digest[]): string {
  */
 export class Builder {
   private readonly snapshotter: Snapshotter;
+  private readonly ssh: SshAgents;
   private readonly layerSources: LayerSources;
   private readonly results = new Map<number, StageResult>();
   private readonly steps: StepRecord[] = [];
@@ -173,6 +182,7 @@ export class Builder {
 
   constructor(private readonly opts: BuildOptions) {
     this.snapshotter = new Snapshotter(opts.store);
+    this.ssh = new SshAgents(opts.ssh ?? new Map(), opts.store.tmpDir);
     this.layerSources = new LayerSources(opts.store.root, this.snapshotter);
     this.cache = new CacheIndex(opts.store.root);
     this.records = new BuildRecords(opts.store.root);
@@ -205,6 +215,7 @@ export class Builder {
       await this.lease.release();
       throw e;
     } finally {
+      await this.ssh.close();
       await traced('stat cache save', () => this.statCache.save());
     }
     if (this.statCache.hashed + this.statCache.reused > 0) {
@@ -258,6 +269,9 @@ export class Builder {
   /** A base or --from image: from the store, else pulled (always checked with --pull). */
   private async imageByRef(ref: string, line: number): Promise<StoredImage> {
     const o = this.opts;
+    const named = o.namedContexts?.get(ref);
+    if (named?.kind === 'dir') throw new DockerfileError(this.plan.file, line, `${ref}: the build context ${ref} is a directory (${named.path}); only COPY --from can take it (an image: --build-context ${ref}=docker-image://REF)`);
+    if (named?.kind === 'image') ref = named.ref;
     if (o.pull !== true) {
       const local = await o.store.getImage(ref).catch(() => undefined);
       if (local) return local;
@@ -385,6 +399,11 @@ export class Builder {
       layerSources: this.layerSources,
       network: o.network,
       extraHosts: o.extraHosts ?? [],
+      ssh: this.ssh,
+      namedDir: (name) => {
+        const n = o.namedContexts?.get(name);
+        return n?.kind === 'dir' ? { root: n.path, keepOwner: false, what: `the build context ${name}` } : undefined;
+      },
       secrets: o.secrets ?? new Map(),
       allowInsecure: o.allowInsecure === true,
       redact: this.redact,

@@ -9,6 +9,7 @@ import { type CopySource, copyContextView } from './copy.js';
 import { cleanSource } from '../context/select.js';
 import { tempName } from '../util/fsx.js';
 import { mountTmpfs, unmount } from '../snapshot/overlay.js';
+import type { SshAgents } from './ssh-agent.js';
 import { layout } from '../store/layout.js';
 
 /** `--secret id=X,src=FILE` or `id=X,env=VAR`. */
@@ -42,6 +43,8 @@ export interface MountContext {
   secrets: ReadonlyMap<string, SecretSource>;
   /** a read-only root for `from=`: a stage or image */
   view(from: string): Promise<{ root: string; release(): Promise<void> }>;
+  /** the build's --ssh agents */
+  ssh?: SshAgents;
 }
 
 export interface PreparedMounts {
@@ -65,6 +68,8 @@ export function mountKey(m: MountSpec): Record<string, string> {
       return { type: 'cache', target: o.target ?? '', id: o.id ?? o.target ?? '' };
     case 'tmpfs':
       return { type: 'tmpfs', target: o.target ?? '', size: o.size ?? '' };
+    case 'ssh':
+      return { type: 'ssh', id: o.id ?? 'default', target: o.target ?? '' };
     default:
       return { type: m.type, target: o.target ?? '', source: o.source ?? '', from: o.from ?? '', rw: o.rw ?? o.readwrite ?? '' };
   }
@@ -128,12 +133,27 @@ export async function prepareMounts(specs: readonly MountSpec[], root: string, w
     throw new DockerfileError(ctx.file, ctx.line, m);
   };
   try {
+    let sshMounts = 0;
     for (const m of specs) {
       const o = m.options;
+      if (m.type === 'ssh') {
+        const id = o.id ?? 'default';
+        const n = sshMounts++;
+        if (!ctx.ssh?.has(id)) {
+          if (o.required === 'true') err(`ssh ${id} is required but was not given (--ssh ${id})`);
+          continue;
+        }
+        const sshTarget = o.target ? path.posix.resolve(workdir, o.target) : `/run/buildkit/ssh_agent.${n}`;
+        stubs.push(...missingFrom(root, sshTarget));
+        const relay = await ctx.ssh.relay(id, { uid: Number(o.uid ?? 0), gid: Number(o.gid ?? 0), mode: o.mode ? Number.parseInt(o.mode, 8) & 0o777 : 0o600 });
+        cleanups.push(relay.close);
+        mounts.push({ destination: sshTarget, type: 'bind', source: relay.socket, options: ['rbind', 'nosuid', 'nodev', 'noexec'] });
+        if (!env.some(([k]) => k === 'SSH_AUTH_SOCK')) env.push(['SSH_AUTH_SOCK', sshTarget]);
+        continue;
+      }
       // a secret with env= and no target is only an environment variable (BuildKit)
       const envOnly = m.type === 'secret' && o.env !== undefined && o.target === undefined;
       const target = o.target ? path.posix.resolve(workdir, o.target) : m.type === 'secret' ? `/run/secrets/${o.id ?? ''}` : m.type === 'bind' || m.type === 'cache' ? path.posix.resolve('/', workdir) : '';
-      if (m.type === 'ssh') err('RUN --mount=type=ssh is not supported');
       if (target === '' || target === '/') err(`--mount=type=${m.type}: a target other than / is required`);
       if (!envOnly) stubs.push(...missingFrom(root, target));
       if (m.type === 'secret') {

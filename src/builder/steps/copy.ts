@@ -1,6 +1,6 @@
 import { makeMatcher } from '../../context/ignore.js';
 import { cleanSource } from '../../context/select.js';
-import { sourcesDigest } from '../../context/checksum.js';
+import { plainHasher, sourcesDigest } from '../../context/checksum.js';
 import type { CopyInstr } from '../../dockerfile/instructions.js';
 import type { Stage } from '../../dockerfile/plan.js';
 import { expandInstruction } from '../../dockerfile/scope.js';
@@ -41,17 +41,22 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
   if (x.kind === 'ADD' && !git) for (const s of x.sources) if (isHttpUrl(s)) urls.set(s, await fetchUrl(env.store, s, x.checksum, what));
   if (x.checksum !== undefined && urls.size === 0 && !git) throw new DockerfileError(env.file, x.line, 'ADD --checksum is only for http(s) and git sources');
   const patterns = git ? [] : x.sources.filter((s) => !s.startsWith('<<') && !urls.has(s)).map((s) => cleanSource(s, env.file, x.line));
-  const layers = x.from !== undefined ? await env.layerSource(x.from, x.line, stage) : undefined;
+  // a --build-context directory is copied from as the build context is, not as layers
+  const dirSource = x.from !== undefined ? env.namedDir(x.from) : undefined;
+  const layers = x.from !== undefined && !dirSource ? await env.layerSource(x.from, x.line, stage) : undefined;
   const op: Record<string, unknown> = {
     kind: x.kind, sources: x.sources, dest: x.dest, workdir, chown: x.chown ?? null, chmod: x.chmod ?? null,
-    exclude: x.exclude, parents: x.parents, heredocs: x.heredocs.map((h) => [h.name, h.content]), from: layers?.id ?? null,
+    exclude: x.exclude, parents: x.parents, heredocs: x.heredocs.map((h) => [h.name, h.content]), from: layers?.id ?? (dirSource ? `context:${x.from}` : null),
     ...(x.unpack !== undefined ? { unpack: x.unpack } : {}),
     ...(urls.size ? { urls: [...urls.values()].map((u) => [u.url, u.digest, u.name, u.lastModified ?? null]) } : {}),
     ...(git ? { git: [gitDisplay(git.src), git.resolved.commit, x.keepGitDir] } : {}),
   };
   let digest: { digest: string; files?: Record<string, string> };
   if (layers) digest = await env.layerSources.digest(layers, patterns, x.exclude);
-  else {
+  else if (dirSource) {
+    // the stat cache is the main context's: another directory is hashed in full
+    digest = await sourcesDigest(dirSource, patterns, x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}, plainHasher);
+  } else {
     const ctx = await env.context();
     const sel = { ...(ctx.ignore ? { ignore: ctx.ignore } : {}), ...(x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}) };
     digest = await sourcesDigest(ctx, patterns, sel, env.statCache);
@@ -59,7 +64,7 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
   return {
     inputs: { parent: state.parent, epoch: state.epoch, op, args: {}, sources: digest.digest },
     ...(digest.files ? { files: digest.files } : {}),
-    ...(layers ? { from: layers.what } : {}),
+    ...(layers ? { from: layers.what } : dirSource ? { from: dirSource.what } : {}),
     createdBy: createdBy(instr, cfg.Shell, state.scope),
     execute: async (snap) => {
       if (git) {
@@ -75,7 +80,7 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
       }
       // LBUILD_TEST_COPY_DELAY_MS: the tests edit the context between keying and copying
       await pauseForTests('COPY_DELAY');
-      const opened = layers ? await env.layerSources.open(layers) : { source: await env.context(), release: async () => undefined };
+      const opened = layers ? await env.layerSources.open(layers) : { source: dirSource ?? (await env.context()), release: async () => undefined };
       try {
         const fetched = new Map([...urls].map(([raw, u]) => [raw, { file: env.store.content.path(u.digest), name: u.name, ...(u.lastModified ? { lastModified: u.lastModified } : {}) }]));
         const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched }, env.file);

@@ -81,6 +81,7 @@ async function runInSandbox(instr: RunInstr, state: StepState, stage: Stage, roo
     store: env.store,
     context: await env.context(),
     secrets: env.secrets,
+    ssh: env.ssh,
     view: async (from) => {
       const opened = await env.layerSources.open(await env.layerSource(from, instr.line, stage));
       return { root: opened.source.root, release: opened.release };

@@ -2,6 +2,7 @@ import type { ExtraHost } from '../../runtime/runc.js';
 import type { KeyInputs } from '../../cache/key.js';
 import type { StatCache } from '../../context/checksum.js';
 import type { CopySource } from '../../context/select.js';
+import type { SshAgents } from '../ssh-agent.js';
 import type { Instruction } from '../../dockerfile/instructions.js';
 import type { Stage } from '../../dockerfile/plan.js';
 import { commandArgv } from '../metadata.js';
@@ -30,6 +31,10 @@ export interface StepEnv {
   /** a stage, image or scratch named by --from / from= */
   layerSource(from: string, line: number, stage: Stage): Promise<LayerSource>;
   layerSources: LayerSources;
+  /** --ssh agents for RUN --mount=type=ssh */
+  ssh: SshAgents;
+  /** a --build-context NAME=DIR that COPY --from=NAME copies from */
+  namedDir(name: string): CopySource | undefined;
   network: 'default' | 'none' | 'host';
   extraHosts: readonly ExtraHost[];
   secrets: ReadonlyMap<string, SecretSource>;

@@ -9,7 +9,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { parseDockerfile } from '../../dockerfile/parse.js';
 import { planBuild, renderPlan } from '../../dockerfile/plan.js';
 import { UsageError, errorMessage } from '../../errors.js';
-import { Builder } from '../../builder/builder.js';
+import { Builder, type NamedContext } from '../../builder/builder.js';
 import { chooseMode, jsonProgress, plainProgress, ttyProgress } from '../../report/progress.js';
 import { type BuildReport, buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
 import { renderHtml } from '../../report/html.js';
@@ -17,12 +17,13 @@ import { layerRows } from '../../report/layers.js';
 import { newBuildId, saveReport } from '../../report/store.js';
 import { exportCache, importCache, parseCacheSpec } from '../../cache/remote.js';
 import { parseSecret } from '../../builder/mounts.js';
+import { parseSsh } from '../../builder/ssh-agent.js';
 import type { StoredImage } from '../../store/store.js';
 import { BuildRecords } from '../../cache/records.js';
 import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print } from '../common.js';
-import { normalizeTag } from '../../oci/reference.js';
+import { normalizeTag, parseReference } from '../../oci/reference.js';
 import { type Delivered, deliverOutputs, parseOutputs } from '../../image/outputs.js';
 
 export interface BuildArgs extends GlobalArgs {
@@ -42,6 +43,8 @@ export interface BuildArgs extends GlobalArgs {
   label?: string[];
   network: string;
   'add-host'?: string[];
+  'build-context'?: string[];
+  ssh?: string[];
   'print-plan'?: boolean;
   'context-stdin'?: boolean;
   'pull-never'?: boolean;
@@ -79,6 +82,8 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('label', { type: 'string', describe: 'K=V label on the image (repeatable)' })
     .option('network', { type: 'string', choices: ['default', 'none', 'host'], default: 'default' })
     .option('add-host', { type: 'string', describe: 'NAME:IP line for /etc/hosts in RUN (repeatable)' })
+    .option('ssh', { type: 'string', describe: 'default, ID, or ID=SOCKET|KEY[,KEY]: an SSH agent for RUN --mount=type=ssh (repeatable)' })
+    .option('build-context', { type: 'string', describe: 'NAME=DIR or NAME=docker-image://REF: what FROM NAME and COPY --from=NAME take (repeatable)' })
     .option('pull', { type: 'boolean', default: false, describe: 'check the registry for base images even when present (--pull=always|missing|never)' })
     .option('pull-never', { type: 'boolean', hidden: true, describe: '--pull=never (set by the CLI)' })
     .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
@@ -91,6 +96,29 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
 function allowed(values: readonly string[]): Set<string> {
   const out = new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
   for (const v of out) if (v !== 'security.insecure') throw new UsageError(`--allow ${v}: unknown entitlement (security.insecure)`);
+  return out;
+}
+
+/** --build-context NAME=DIR | NAME=docker-image://REF (other BuildKit sources are refused by name). */
+async function parseBuildContexts(specs: readonly string[]): Promise<Map<string, NamedContext>> {
+  const out = new Map<string, NamedContext>();
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const name = eq > 0 ? spec.slice(0, eq) : '';
+    const value = eq > 0 ? spec.slice(eq + 1) : '';
+    if (!name || !value) throw new UsageError(`--build-context ${spec}: expected NAME=DIR or NAME=docker-image://REF`);
+    if (value.startsWith('docker-image://')) {
+      const ref = value.slice('docker-image://'.length);
+      parseReference(ref); // a bad reference fails here, before anything runs
+      out.set(name, { kind: 'image', ref });
+      continue;
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new UsageError(`--build-context ${spec}: only a directory or docker-image:// is supported`);
+    const dir = path.resolve(value);
+    const st = await fsp.stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new UsageError(`--build-context ${spec}: ${value} is not a directory`);
+    out.set(name, { kind: 'dir', path: dir });
+  }
   return out;
 }
 
@@ -223,6 +251,11 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
     ...(argv.target ? { target: argv.target } : {}),
     network: argv.network as 'default' | 'none' | 'host',
     extraHosts: parseAddHosts(asArray(argv['add-host'])),
+    namedContexts: await parseBuildContexts(asArray(argv['build-context'])),
+    ssh: new Map(asArray(argv.ssh).map((x) => {
+      const src = parseSsh(x);
+      return [src.id, src] as const;
+    })),
     labels: parsePairs(asArray(argv.label), '--label'),
     progress,
     noCache: !argv.cache,
