@@ -10,6 +10,8 @@ export interface Progress {
   vertex(name: string): Vertex;
   warn(message: string): void;
   info(message: string): void;
+  /** the build is over: a live view draws its last frame and lets go of the terminal */
+  close?(): void;
 }
 
 export type ProgressMode = 'plain' | 'tty' | 'json' | 'quiet';
@@ -61,32 +63,5 @@ export function jsonProgress(write: (s: string) => void): Progress {
     },
     warn: (message) => emit({ event: 'warning', message }),
     info: (message) => emit({ event: 'info', message }),
-  };
-}
-
-/**
- * A live view for terminals: the running step on one line that updates in place with its last
- * output line; finished steps stay above it.
- */
-export function ttyProgress(write: (s: string) => void, columns = process.stderr.columns || 100): Progress {
-  let n = 0;
-  const fit = (s: string): string => (s.length > columns - 1 ? `${s.slice(0, columns - 2)}…` : s);
-  return {
-    vertex(name: string): Vertex {
-      const id = ++n;
-      const start = Date.now();
-      const head = `[+] #${id} ${name}`;
-      write(fit(head));
-      const secs = (): string => ((Date.now() - start) / 1000).toFixed(1);
-      const finish = (status: string): void => write(`\r\x1b[2K${fit(`${head}`)}  ${status}\n`);
-      return {
-        log: (line) => write(`\r\x1b[2K${fit(`${head}  ${secs()}s  ${line}`)}`),
-        done: () => finish(`\x1b[32mDONE ${secs()}s\x1b[0m`),
-        cached: (reason) => finish(`\x1b[36mCACHED\x1b[0m${reason ? ` ${reason}` : ''}`),
-        error: (message) => finish(`\x1b[31mERROR\x1b[0m ${message}`),
-      };
-    },
-    warn: (message) => write(`\x1b[33mWARN\x1b[0m ${message}\n`),
-    info: (message) => write(`${message}\n`),
   };
 }

@@ -10,7 +10,8 @@ import { parseDockerfile } from '../../dockerfile/parse.js';
 import { planBuild, renderPlan } from '../../dockerfile/plan.js';
 import { UsageError, errorMessage } from '../../errors.js';
 import { Builder, type NamedContext } from '../../builder/builder.js';
-import { chooseMode, jsonProgress, plainProgress, ttyProgress } from '../../report/progress.js';
+import { chooseMode, jsonProgress, plainProgress } from '../../report/progress.js';
+import { ttyView } from '../../report/tty-view.js';
 import { type BuildReport, buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
 import { renderHtml } from '../../report/html.js';
 import { layerRows } from '../../report/layers.js';
@@ -226,7 +227,7 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   const write = (t: string): void => {
     if (mode !== 'quiet') process.stderr.write(t);
   };
-  const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyProgress(write) : plainProgress(write);
+  const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyView(process.stderr) : plainProgress(write);
   const outputs = parseOutputs([...asArray(argv.output), ...(argv.push ? ['type=image,push=true'] : []), ...(argv.load ? ['type=docker'] : [])]);
   if (outputs.some((o) => 'dest' in o && o.dest === '-') && process.stdout.isTTY) {
     throw new UsageError('--output -: refusing to write an archive to a terminal; redirect the output');
@@ -319,9 +320,11 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
     await writeReports(buildReport({ ...result, image }, { ...context, pushed: delivered.pushed }), result.image);
     if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);
     if (argv['metadata-file']) await fsp.writeFile(argv['metadata-file'], `${JSON.stringify(buildMetadata(result.image, delivered), null, 2)}\n`);
+    progress.close?.();
     // the ID goes to stdout unless stdout carries an archive
     if (!outputs.some((o) => 'dest' in o && o.dest === '-')) print(result.image.id);
   } finally {
+    progress.close?.();
     release();
   }
 }
