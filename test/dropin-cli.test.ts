@@ -134,6 +134,9 @@ test('16.2: -q, -o (local, tar, -, oci, docker), --push with --metadata-file, --
   const q = await lbuildOk(root, ['build', '-q', '-t', 'outs:1', ctx]);
   assert.match(q.stdout, /^sha256:[0-9a-f]{64}$/);
   assert.equal(q.stderr, '');
+  const pq = await lbuildOk(root, ['build', '--progress', 'quiet', '-t', 'outs:1', ctx]);
+  assert.equal(pq.stdout, q.stdout);
+  assert.equal(pq.stderr, '');
   // the final filesystem as a directory and as tars (a file, and standard output)
   const local = path.join(dir, 'local-out');
   await lbuildOk(root, ['build', '-q', '-o', local, ctx]);
@@ -161,6 +164,11 @@ test('16.2: -q, -o (local, tar, -, oci, docker), --push with --metadata-file, --
   assert.equal(m['containerimage.digest'], remote.Digest);
   assert.equal(m['containerimage.config.digest'], q.stdout);
   assert.equal(m['image.name'], ref);
+  // a pull records where the image came from too (docker's RepoDigests)
+  const puller = path.join(dir, 'store-pull');
+  await lbuildOk(puller, ['pull', ref]);
+  const [pulled] = JSON.parse((await lbuildOk(puller, ['inspect', ref])).stdout) as { RepoDigests: string[] }[];
+  assert.deepEqual(pulled?.RepoDigests, [`${reg.host}/team/outs@${remote.Digest}`]);
   // --load: into the running dockerd through its API socket
   const loaded = await lbuild(root, ['build', '-q', '--load', '-t', 'loaded:1', ctx], { env: { DOCKER_HOST: `unix://${dockerd.socket}` } });
   assert.equal(loaded.exitCode, 0, loaded.stderr);
