@@ -78,6 +78,9 @@ function dockerForms(args: string[]): string[] {
     if (v === 'never') return ['--pull-never'];
     throw new UsageError(`--pull=${v}: expected always, missing or never`);
   });
+  // only build (named, or the default command) takes `-` for its context
+  const word = firstWord(args);
+  if (word !== undefined && word !== 'build' && commandWords(COMMANDS).includes(word)) return args;
   return args.map((a, i) => {
     const prev = args[i - 1];
     const afterValueOption = prev !== undefined && prev.startsWith('-') && prev !== '-' && !prev.includes('=') && !BUILD_BOOLEAN_FLAGS.has(prev);

@@ -171,7 +171,7 @@ export function watchParent(): void {
   sock.unref();
 }
 
-/** Whether this process must re-run itself in a user namespace: not root, and not already inside one. */
+/** Whether this process must re-run itself in a user namespace: not root (inside lbuild's own one it is root). */
 export function needsRootless(): boolean {
   return (process.getuid?.() ?? 0) !== 0;
 }

@@ -10,8 +10,8 @@ import { inUserNamespace } from './rootless.js';
 
 /*
  * RUN executes under runc (Debian's package), the OCI runtime Docker itself uses: it gives new
- * mount, PID, IPC, UTS and network namespaces (the host's network only with --network host), pivot_root into the
- * merged overlay, /proc, a minimal /dev, Docker's default capability set and masked /proc paths,
+ * mount, PID, IPC, UTS and network namespaces (the host's network only with --network host),
+ * pivot_root into the merged overlay, /proc, a minimal /dev, Docker's default capability set and masked /proc paths,
  * without a daemon. crun fails on this machine kind's cgroup v1 hybrid; runc does not.
  */
 
