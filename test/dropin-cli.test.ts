@@ -234,7 +234,8 @@ test('16.8: run -it (a real pty), -i, -v, -w, --env-file; images -q/--filter/--d
   assert.equal((await lbuildOk(root, ['inspect', '-f', '{{.Id}}', 'filt:1'])).stdout, id);
   assert.equal((await lbuildOk(root, ['inspect', '-f', '{{index .RepoTags 0}} {{json .Config.Labels}} {{.Config.Labels}} {{len .RootFS.Layers}}', 'filt:1'])).stdout, `${pushed} {"team":"core"} map[team:core] 2`);
   // prune asks; no answer is no
-  // an image whose tag moved to a newer build is dangling
+  // an image whose tag moved to a newer build is dangling (after a prune of what earlier tests left)
+  await lbuildOk(root, ['prune', '-f']);
   await lbuildOk(root, ['build', '-q', '--label', 'v=1', '-t', 'dang:1', ctx]);
   await lbuildOk(root, ['build', '-q', '--label', 'v=2', '-t', 'dang:1', ctx]);
   const asked = await lbuild(root, ['prune'], { input: '' });
