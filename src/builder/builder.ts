@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import type { ExtraHost } from '../runtime/runc.js';
 import { realpathSync } from 'node:fs';
 import { type RecordedStep, alignSteps } from '../cache/explain.js';
@@ -17,6 +18,7 @@ import { emptyConfig, sameButCreated, withCreated, withLabels, withWorkdir } fro
 import { parseImageConfig } from '../oci/validate.js';
 import { layerContentSizes } from '../store/layer-size.js';
 import { SshAgents, type SshSource } from './ssh-agent.js';
+import { killAll } from '../runtime/runc.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import type { ImageConfig } from '../oci/types.js';
 import type { Progress } from '../report/progress.js';
@@ -161,6 +163,10 @@ export class Builder {
   private solver!: Solver;
   private buildStart = Date.now();
   private readonly lease: Lease;
+  /** base and --from images of this build, by the name the Dockerfile gives */
+  private readonly images = new Map<string, Promise<StoredImage>>();
+  /** the first error of a stage: the other stages start no more steps */
+  private failure: unknown;
 
   /** Cache records to export: mode max, every step built; min, the final image's own steps. */
   async exportRecords(mode: 'min' | 'max'): Promise<CacheRecord[]> {
@@ -207,10 +213,7 @@ export class Builder {
     this.previous = await traced('previous build record', () => this.records.last(o.dockerfilePath, targetLabel));
     this.statCache = await traced('stat cache', () => StatCache.open(o.store.root, this.contextRoot));
     try {
-      for (const idx of this.plan.order) {
-        const stage = this.plan.stages[idx] as Stage;
-        this.results.set(idx, await this.buildStage(stage));
-      }
+      await this.buildStages();
     } catch (e) {
       await this.lease.release();
       throw e;
@@ -267,7 +270,17 @@ export class Builder {
   }
 
   /** A base or --from image: from the store, else pulled (always checked with --pull). */
-  private async imageByRef(ref: string, line: number): Promise<StoredImage> {
+  private imageByRef(ref: string, line: number): Promise<StoredImage> {
+    // stages built at once that name one image look it up (or pull it) once
+    let p = this.images.get(ref);
+    if (!p) {
+      p = this.findImage(ref, line);
+      this.images.set(ref, p);
+    }
+    return p;
+  }
+
+  private async findImage(ref: string, line: number): Promise<StoredImage> {
     const o = this.opts;
     const named = o.namedContexts?.get(ref);
     if (named?.kind === 'dir') throw new DockerfileError(this.plan.file, line, `${ref}: the build context ${ref} is a directory (${named.path}); only COPY --from can take it (an image: --build-context ${ref}=docker-image://REF)`);
@@ -312,6 +325,60 @@ export class Builder {
     return out;
   }
 
+  /**
+   * Every stage the target needs, each as soon as the stages it uses are built, several at once
+   * (at most one per CPU): two independent stages take the time of the longer one, as in
+   * BuildKit. A stage whose --from names are only known when it runs (`--from=$X`) waits for all
+   * stages before it. After a failure no step starts and running commands are stopped; then the
+   * first error is thrown. Steps are recorded in plan order whatever order they ran in.
+   */
+  private async buildStages(): Promise<void> {
+    const order = this.plan.order;
+    const limit = Math.max(1, Math.min(os.availableParallelism(), 8));
+    const waiting: (() => void)[] = [];
+    let active = 0;
+    const acquire = async (): Promise<void> => {
+      while (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      active++;
+    };
+    const release = (): void => {
+      active--;
+      waiting.shift()?.();
+    };
+    const runs = new Map<number, Promise<void>>();
+    const run = (idx: number): Promise<void> => {
+      const known = runs.get(idx);
+      if (known) return known;
+      const stage = this.plan.stages[idx] as Stage;
+      const deps = hasDynamicFrom(stage) ? order.slice(0, order.indexOf(idx)) : stage.deps;
+      const p = (async () => {
+        await Promise.all(deps.map(run));
+        await acquire();
+        try {
+          if (this.failure === undefined) this.results.set(idx, await this.buildStage(stage));
+        } catch (e) {
+          if (this.failure === undefined) {
+            this.failure = e;
+            // BuildKit cancels the sibling stages: their running commands are stopped (their own
+            // errors are not the one reported)
+            await killAll();
+          }
+          throw e;
+        } finally {
+          release();
+        }
+      })();
+      runs.set(idx, p);
+      return p;
+    };
+    await Promise.allSettled(order.map(run));
+    const pos = (label: string): number => order.findIndex((i) => stageLabel(this.plan.stages[i] as Stage) === label);
+    const byPlan = <T extends { stage: string; index: number }>(a: T, b: T): number => pos(a.stage) - pos(b.stage) || a.index - b.index;
+    this.steps.sort(byPlan);
+    this.recorded.sort(byPlan);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
   private async buildStage(stage: Stage): Promise<StageResult> {
     const o = this.opts;
     this.checkPlatform(stage);
@@ -333,6 +400,8 @@ export class Builder {
         continue;
       }
       n++;
+      // another stage failed: start nothing more (its error is the one reported)
+      if (this.failure !== undefined) throw this.failure;
       const shown = instr.text.length > 300 ? `${instr.text.slice(0, 300)}…` : instr.text;
       const v = o.progress.vertex(`[${label} ${String(n).padStart(String(total).length)}/${total}] ${shown}`);
       const started = Date.now();
@@ -366,7 +435,13 @@ export class Builder {
         else v.done();
       } catch (caught) {
         const e = stepError(caught, this.plan.file, instr.line, o.store.root);
-        const message = e instanceof Error ? e.message : String(e);
+        // stopped because a step of another stage failed: say so, not how it died
+        const cancelled = this.failure !== undefined && this.failure !== caught;
+        const message = cancelled ? 'cancelled: a step of another stage failed' : e instanceof Error ? e.message : String(e);
+        if (cancelled) {
+          v.error(message);
+          throw e;
+        }
         v.error(message);
         this.steps.push({
           stage: label, index: n, total, line: instr.line, instruction: recordedText(instr.text), cache: 'miss', reason: message,
@@ -429,6 +504,12 @@ export class Builder {
     const layers = [...img.config.rootfs.diff_ids];
     return { id: `image:${img.manifestDigest}`, what: `image ${ref.ref}`, layers, chain: chainOf(layers) };
   }
+}
+
+/** A COPY --from or RUN --mount from= whose value is expanded when the stage runs. */
+function hasDynamicFrom(stage: Stage): boolean {
+  return stage.instructions.some((ins) =>
+    (ins.kind === 'COPY' && ins.from?.includes('$') === true) || (ins.kind === 'RUN' && ins.mounts.some((m) => m.options.from?.includes('$') === true)));
 }
 
 /**
