@@ -36,7 +36,7 @@ function typeOf(st: Stats): tar.Header['type'] | undefined {
   return undefined; // sockets are not representable in tar
 }
 
-function isWhiteoutDevice(st: Stats): boolean {
+export function isWhiteoutDevice(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 

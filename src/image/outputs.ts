@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
-import { packTree } from '../diff/tarwriter.js';
+import { isWhiteoutDevice, packTree } from '../diff/tarwriter.js';
 import { applyLayer } from '../snapshot/apply.js';
 import { Snapshotter } from '../snapshot/overlay.js';
 import type { Store, StoredImage } from '../store/store.js';
@@ -79,10 +79,14 @@ export interface Delivered {
   pushed: { name: string; digest: Digest }[];
 }
 
+/** The final filesystem as a tar stream. A single-layer view is the snapshot itself, whose whiteouts (0/0 devices) are not files. */
+function filesystemPack(root: string): Readable {
+  return packTree(root, { descend: (_rel, st) => !isWhiteoutDevice(st) }) as unknown as Readable;
+}
+
 /** Write the image's final filesystem as a tar (`-`: standard output). */
 async function filesystemTar(root: string, dest: string): Promise<void> {
-  // a single-layer view is the snapshot itself, whose whiteouts (0/0 devices) are not files
-  const pack = packTree(root, { descend: (_rel, st) => !(st.isCharacterDevice() && st.rdev === 0) }) as unknown as Readable;
+  const pack = filesystemPack(root);
   if (dest === '-') {
     await pipeline(pack, process.stdout, { end: false });
     return;
@@ -109,7 +113,7 @@ export async function deliverOutputs(store: Store, image: StoredImage, outputs: 
           else {
             await fsp.mkdir(o.dest, { recursive: true });
             // through a tar: the same safe unpacking as any layer, owners and modes kept
-            await applyLayer(packTree(view.root, { descend: (_rel, st) => !(st.isCharacterDevice() && st.rdev === 0) }) as unknown as Readable, o.dest);
+            await applyLayer(filesystemPack(view.root), o.dest);
           }
         } finally {
           await view.release();

@@ -216,7 +216,8 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
 
 async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   const parsed = parseDockerfile(df.text, df.display);
-  const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true) });
+  const buildArgs = parsePairs(asArray(argv['build-arg']), '--build-arg', true);
+  const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs });
   if (argv['print-plan']) {
     print(renderPlan(plan));
     return;
@@ -248,7 +249,7 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
     dockerfileName: df.display,
     dockerfileText: df.text,
     tags: asArray(argv.tag),
-    buildArgs: parsePairs(asArray(argv['build-arg']), '--build-arg', true),
+    buildArgs,
     ...(argv.target ? { target: argv.target } : {}),
     network: argv.network as 'default' | 'none' | 'host',
     extraHosts: parseAddHosts(asArray(argv['add-host'])),
@@ -288,7 +289,6 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
       await fsp.writeFile(argv['report-html'], renderHtml(report, layers, image?.tags[0] ?? asArray(argv.tag)[0] ?? df.display));
     }
   };
-  const buildArgs = parsePairs(asArray(argv['build-arg']), '--build-arg', true);
   const context = { dockerfile: df.path, target, buildArgs };
   try {
     let result;

@@ -25,35 +25,40 @@ function globMatch(pattern: string, text: string): boolean {
 type Filter = (img: StoredImage, tag: string | undefined) => boolean;
 
 /** `--filter` as docker images takes it: dangling, reference, label, before, since. */
-function parseFilters(specs: readonly string[], resolve: (ref: string) => StoredImage | undefined): Filter[] {
-  return specs.map((spec) => {
-    const eq = spec.indexOf('=');
-    const key = eq < 0 ? spec : spec.slice(0, eq);
-    const value = eq < 0 ? '' : spec.slice(eq + 1);
-    switch (key) {
-      case 'dangling':
-        if (value !== 'true' && value !== 'false') throw new UsageError(`--filter dangling=${value}: true or false`);
-        return (img) => (img.tags.length === 0) === (value === 'true');
-      case 'reference':
-        return (_img, tag) => tag !== undefined && (globMatch(value, tag) || globMatch(value, splitTag(tag).repository));
-      case 'label': {
-        const [k, v] = value.split(/=(.*)/s) as [string, string | undefined];
-        return (img) => {
-          const labels = img.config.config.Labels ?? {};
-          return k in labels && (v === undefined || labels[k] === v);
-        };
-      }
-      case 'before':
-      case 'since': {
-        const ref = resolve(value);
-        if (!ref) throw new UsageError(`--filter ${spec}: no such image`);
-        const t = ref.config.created ?? '';
-        return (img) => (key === 'before' ? (img.config.created ?? '') < t : (img.config.created ?? '') > t);
-      }
-      default:
-        throw new UsageError(`--filter ${spec}: unknown filter (dangling, reference, label, before, since)`);
+async function parseFilters(specs: readonly string[], images: readonly StoredImage[], resolve: (ref: string) => Promise<string>): Promise<Filter[]> {
+  const out: Filter[] = [];
+  for (const spec of specs) out.push(await parseFilter(spec, images, resolve));
+  return out;
+}
+
+async function parseFilter(spec: string, images: readonly StoredImage[], resolve: (ref: string) => Promise<string>): Promise<Filter> {
+  const eq = spec.indexOf('=');
+  const key = eq < 0 ? spec : spec.slice(0, eq);
+  const value = eq < 0 ? '' : spec.slice(eq + 1);
+  switch (key) {
+    case 'dangling':
+      if (value !== 'true' && value !== 'false') throw new UsageError(`--filter dangling=${value}: true or false`);
+      return (img) => (img.tags.length === 0) === (value === 'true');
+    case 'reference':
+      return (_img, tag) => tag !== undefined && (globMatch(value, tag) || globMatch(value, splitTag(tag).repository));
+    case 'label': {
+      const [k, v] = value.split(/=(.*)/s) as [string, string | undefined];
+      return (img) => {
+        const labels = img.config.config.Labels ?? {};
+        return k in labels && (v === undefined || labels[k] === v);
+      };
     }
-  });
+    case 'before':
+    case 'since': {
+      const id = await resolve(value).catch(() => undefined);
+      const ref = images.find((i) => i.id === id);
+      if (!ref) throw new UsageError(`--filter ${spec}: no such image`);
+      const t = ref.config.created ?? '';
+      return (img) => (key === 'before' ? (img.config.created ?? '') < t : (img.config.created ?? '') > t);
+    }
+    default:
+      throw new UsageError(`--filter ${spec}: unknown filter (dangling, reference, label, before, since)`);
+  }
 }
 
 export const imagesCommand: CommandModule<GlobalArgs, Args> = {
@@ -68,8 +73,7 @@ export const imagesCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (argv) => {
     const store = await openStore(argv);
     const images = (await store.listImages()).sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
-    const byRef = (ref: string): StoredImage | undefined => images.find((i) => i.tags.includes(ref) || i.id === ref || i.id.slice(7).startsWith(ref.replace(/^sha256:/, '')));
-    const filters = parseFilters(asArray(argv.filter), byRef);
+    const filters = await parseFilters(asArray(argv.filter), images, (ref) => store.resolve(ref));
     const rows = images
       .flatMap((img) => (img.tags.length ? img.tags : [undefined]).map((t) => ({ ...(t ? splitTag(t) : { repository: '<none>', tag: '<none>' }), full: t, img })))
       .filter((r) => filters.every((f) => f(r.img, r.full)));
