@@ -15,6 +15,9 @@ const cases: [string, string, string, string][] = [
   ['LB001', 'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD ["node", "."]', 'FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .', '3:LB001'],
   ['LB001', 'FROM python:3.12\nCOPY . /src\nRUN pip install -r /src/requirements.txt', 'FROM python:3.12\nCOPY requirements.txt /src/\nRUN pip install --no-cache-dir -r /src/requirements.txt\nCOPY . /src', '2:LB001'],
   ['LB002', 'FROM debian:12\nRUN wget -O /tmp/big.tgz http://127.0.0.1/x\nRUN rm /tmp/big.tgz', 'FROM debian:12\nRUN wget -O /tmp/big.tgz http://127.0.0.1/x && tar -xzf /tmp/big.tgz && rm /tmp/big.tgz', '3:LB002'],
+  // issue 20: relative paths resolve against the WORKDIR, in the deleting RUN and in the writing one
+  ['LB002', 'FROM node:20\nWORKDIR /src\nRUN npm pack && tar -xf lbuild-1.0.0.tgz -C pkg\nRUN rm -rf pkg', 'FROM node:20\nWORKDIR /src\nRUN npm pack && tar -xf lbuild-1.0.0.tgz -C pkg && rm -rf pkg\nWORKDIR /other\nRUN rm -rf pkg', '4:LB002'],
+  ['LB002', 'FROM debian:12\nWORKDIR /opt\nRUN curl -o /opt/tool.tgz http://127.0.0.1/t\nWORKDIR app\nRUN rm ../tool.tgz', 'FROM debian:12\nWORKDIR /opt\nRUN curl -o tool.tgz http://127.0.0.1/t\nWORKDIR /elsewhere\nRUN rm tool.tgz', '5:LB002'],
   ['LB003', 'FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl && rm -rf /var/lib/apt/lists/*', 'FROM debian:12\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*', '2:LB003'],
   ['LB004', 'FROM debian:12\nRUN apt-get update && apt-get install -y curl', 'FROM debian:12\nRUN --mount=type=cache,target=/var/lib/apt/lists apt-get update && apt-get install -y curl', '2:LB004'],
   ['LB004', 'FROM alpine:3.20\nRUN apk add curl', 'FROM alpine:3.20\nRUN apk add --no-cache curl', '2:LB004'],

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { Instruction, RunInstr } from '../dockerfile/instructions.js';
 
 /** The command text of a RUN (exec form joined), for pattern rules. */
@@ -36,13 +37,31 @@ export function dependencyInstall(text: string): string | undefined {
   return undefined;
 }
 
-/** Paths a RUN deletes with `rm`. */
-export function removedPaths(text: string): string[] {
+/**
+ * Paths a RUN deletes with `rm`, absolute: a relative one is resolved against the RUN's working
+ * directory (WORKDIR), unless that is not known (a variable in it).
+ */
+export function removedPaths(text: string, cwd = '/'): string[] {
   const out: string[] = [];
   for (const c of commands(text)) {
     const words = c.split(/\s+/);
     if (words[0] !== 'rm') continue;
-    for (const w of words.slice(1)) if (!w.startsWith('-') && w.startsWith('/')) out.push(w.replace(/\/+$/, ''));
+    for (const w of words.slice(1)) {
+      if (w.startsWith('-') || w === '') continue;
+      if (w.startsWith('/')) out.push(w.replace(/\/+$/, ''));
+      else if (!w.includes('$') && !cwd.includes('$')) out.push(path.posix.resolve(cwd, w));
+    }
+  }
+  return out;
+}
+
+/** The working directory each RUN of a stage runs in (WORKDIR instructions applied; `/` at first). */
+export function runDirs(instructions: readonly Instruction[]): Map<RunInstr, string> {
+  const out = new Map<RunInstr, string>();
+  let cwd = '/';
+  for (const i of instructions) {
+    if (i.kind === 'WORKDIR') cwd = path.posix.resolve(cwd, i.path);
+    else if (i.kind === 'RUN') out.set(i, cwd);
   }
   return out;
 }

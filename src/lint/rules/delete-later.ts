@@ -1,9 +1,16 @@
-import { commands, isRun, removedPaths, runText } from '../shell.js';
+import * as path from 'node:path';
+import { commands, isRun, removedPaths, runDirs, runText } from '../shell.js';
 import type { Rule, RuleHit } from '../types.js';
 
-/** Whether a RUN writes something at or below `p` (a bare `mkdir` of it writes no bytes). */
-function writes(text: string, p: string): boolean {
-  const re = new RegExp(`(^|[\\s=>'"])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(/|\\s|$|['";&|])`);
+/**
+ * Whether a RUN writes something at or below `p` (a bare `mkdir` of it writes no bytes), naming it
+ * absolutely or relative to the RUN's own working directory.
+ */
+function writes(text: string, p: string, cwd: string): boolean {
+  const rel = cwd.includes('$') ? undefined : path.posix.relative(cwd, p);
+  const names = [p, ...(rel && !rel.startsWith('..') ? [rel, `./${rel}`] : [])];
+  const quote = (n: string): string => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`(^|[\\s=>'"])(${names.map(quote).join('|')})(/|\\s|$|['";&|])`);
   return commands(text).some((c) => re.test(c) && !/^mkdir\b/.test(c));
 }
 
@@ -15,10 +22,11 @@ export const deleteInLaterRun: Rule = {
     const out: RuleHit[] = [];
     for (const st of ctx.stages) {
       const runs = st.instructions.filter(isRun);
+      const dirs = runDirs(st.instructions);
       runs.forEach((r, idx) => {
-        for (const p of removedPaths(runText(r))) {
+        for (const p of removedPaths(runText(r), dirs.get(r))) {
           if (p === '' || p === '/' || p.includes('*')) continue;
-          const creator = runs.slice(0, idx).find((e) => writes(runText(e), p));
+          const creator = runs.slice(0, idx).find((e) => writes(runText(e), p, dirs.get(e) ?? '/'));
           if (!creator) continue;
           out.push({
             line: r.line,
