@@ -112,6 +112,12 @@ test('lbuild lint CLI: formats and exit codes', async () => {
     assert.deepEqual((JSON.parse(json.stdout) as { rule: string; severity: string; line: number; column: number }[]).map((x) => [x.rule, x.severity, x.line, x.column]), [['LB004', 'warning', 2, 1]]);
     const sarif = await lbuild(root, ['lint', '-f', file, '--format', 'sarif', '--failure-threshold', 'none']);
     assert.equal((JSON.parse(sarif.stdout) as { version: string }).version, '2.1.0');
+    // run from the repository: a location code scanning maps onto it, and no placeholder URL
+    const inRepo = await lbuild(root, ['lint', '-f', 'Dockerfile', '--format', 'sarif', '--failure-threshold', 'none'], { cwd: d });
+    type Sarif = { runs: { tool: { driver: Record<string, unknown> }; results: { locations: { physicalLocation: { artifactLocation: unknown } }[] }[] }[] };
+    const run0 = (JSON.parse(inRepo.stdout) as Sarif).runs[0];
+    assert.deepEqual(run0?.results[0]?.locations[0]?.physicalLocation.artifactLocation, { uri: 'Dockerfile', uriBaseId: '%SRCROOT%' });
+    assert.equal(run0?.tool.driver.informationUri, undefined);
     await fsp.writeFile(file, 'FROM alpine:3.20\nRUN apk add --no-cache curl\n');
     assert.equal((await lbuild(root, ['lint', '-f', file])).exitCode, 0);
   } finally {

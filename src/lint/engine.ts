@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { HistoryLine } from '../cache/records.js';
 import type { Instruction, ParsedDockerfile } from '../dockerfile/instructions.js';
 import { RULES } from './rules/index.js';
@@ -80,8 +82,19 @@ export function lintText(file: string, findings: readonly Finding[]): string {
   return `${findings.map((f) => `${file}:${f.line} ${f.rule} ${f.severity}: ${f.message}\n    fix: ${f.fix}`).join('\n')}\n`;
 }
 
+/**
+ * Where SARIF says the Dockerfile is: relative to the directory lint ran in (`%SRCROOT%`, which
+ * code scanning maps onto the repository), or a file:// URI for one outside it.
+ */
+function artifactLocation(file: string, cwd: string): { uri: string; uriBaseId?: string } {
+  const abs = path.resolve(cwd, file);
+  const rel = path.relative(cwd, abs);
+  if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) return { uri: rel.split(path.sep).map(encodeURIComponent).join('/'), uriBaseId: '%SRCROOT%' };
+  return { uri: pathToFileURL(abs).href };
+}
+
 /** SARIF 2.1.0: one run, the rules in tool.driver.rules, results with physical locations. */
-export function lintSarif(file: string, findings: readonly Finding[]): unknown {
+export function lintSarif(file: string, findings: readonly Finding[], cwd = process.cwd()): unknown {
   const rules = [...RULES.map((r) => ({ id: r.id, severity: r.severity, title: r.title })), HISTORY_RULE];
   const level = (s: Severity): string => (s === 'info' ? 'note' : s);
   return {
@@ -91,8 +104,8 @@ export function lintSarif(file: string, findings: readonly Finding[]): unknown {
       {
         tool: {
           driver: {
+            // no informationUri: lbuild has no published page to point at, and a placeholder misleads
             name: 'lbuild lint',
-            informationUri: 'https://example.invalid/lbuild',
             rules: rules.map((r) => ({ id: r.id, shortDescription: { text: r.title }, defaultConfiguration: { level: level(r.severity) } })),
           },
         },
@@ -101,7 +114,7 @@ export function lintSarif(file: string, findings: readonly Finding[]): unknown {
           ruleIndex: rules.findIndex((r) => r.id === f.rule),
           level: level(f.severity),
           message: { text: `${f.message} (fix: ${f.fix})` },
-          locations: [{ physicalLocation: { artifactLocation: { uri: file }, region: { startLine: f.line, startColumn: f.column } } }],
+          locations: [{ physicalLocation: { artifactLocation: artifactLocation(file, cwd), region: { startLine: f.line, startColumn: f.column } } }],
         })),
       },
     ],
