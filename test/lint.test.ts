@@ -141,3 +141,23 @@ test('lint: on the own conformance corpus only the judged true positives fire', 
   assert.deepEqual(unexpected, []);
   assert.ok(seen.length > 0);
 });
+
+test('lint (issue 20): hadolint ignores that are the same check, .hadolint.yaml, a file argument and - for stdin', async () => {
+  const d = tempDir();
+  try {
+    const root = path.join(d, 'store');
+    const src = 'FROM alpine\n# hadolint ignore=DL3020\nADD app.conf /etc/\nRUN apk add curl\n';
+    await fsp.writeFile(path.join(d, 'Dockerfile.prod'), src);
+    const plain = await lbuild(root, ['lint', 'Dockerfile.prod', '--format', 'json', '--failure-threshold', 'none'], { cwd: d });
+    assert.deepEqual((JSON.parse(plain.stdout) as { rule: string; line: number }[]).map((f) => `${f.line}:${f.rule}`), ['1:LB007', '4:LB004']);
+    await fsp.writeFile(path.join(d, '.hadolint.yaml'), 'failure-threshold: warning\nignored:\n  - DL3019 # apk --no-cache\n  - LB007\n');
+    const quiet = await lbuild(root, ['lint', 'Dockerfile.prod'], { cwd: d });
+    assert.equal(quiet.exitCode, 0, quiet.stdout);
+    assert.equal(quiet.stdout, 'Dockerfile.prod: no findings');
+    await fsp.rm(path.join(d, '.hadolint.yaml'));
+    const piped = await lbuild(root, ['lint', '-', '--format', 'json', '--failure-threshold', 'none'], { cwd: d, input: src });
+    assert.deepEqual((JSON.parse(piped.stdout) as { rule: string; line: number }[]).map((f) => `${f.line}:${f.rule}`), ['1:LB007', '4:LB004']);
+  } finally {
+    await removeDir(d);
+  }
+});

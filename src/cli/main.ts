@@ -78,8 +78,10 @@ function dockerForms(args: string[]): string[] {
     if (v === 'never') return ['--pull-never'];
     throw new UsageError(`--pull=${v}: expected always, missing or never`);
   });
-  // only build (named, or the default command) takes `-` for its context
   const word = firstWord(args);
+  // `lint -`: the Dockerfile from stdin (as `lint -f -`)
+  if (word === 'lint') return args.map((a, i) => (a === '-' && args[i - 1] !== '-f' && args[i - 1] !== '--file' ? '--file=-' : a));
+  // only build (named, or the default command) takes `-` for its context
   if (word !== undefined && word !== 'build' && commandWords(COMMANDS).includes(word)) return args;
   return args.map((a, i) => {
     const prev = args[i - 1];

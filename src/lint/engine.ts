@@ -16,18 +16,65 @@ function stagesOf(df: ParsedDockerfile): LintStage[] {
   return out;
 }
 
-/** `# lbuild ignore=A,B` on the line above an instruction; `# lbuild global ignore=A`. */
+/**
+ * hadolint's checks that are the same check as an lbuild rule: `# hadolint ignore=DL3020` (and a
+ * .hadolint.yaml `ignored:` list) silence the lbuild rule too, so a Dockerfile need not say it twice.
+ */
+export const HADOLINT_SAME: Readonly<Record<string, string>> = {
+  DL3020: 'LB006', // use COPY instead of ADD
+  DL3006: 'LB007', // tag the image version explicitly
+  DL3007: 'LB007', // do not use latest
+  DL3009: 'LB004', // delete the apt lists after installing
+  DL3019: 'LB004', // apk add --no-cache
+  DL3042: 'LB004', // pip install --no-cache-dir
+  DL3060: 'LB004', // yarn cache clean
+  DL3059: 'LB005', // consecutive RUNs: consolidate
+};
+
+/** Rule ids as written (LBxxx, or a hadolint DLxxxx standing for one), upper-cased. */
+export function ruleIds(list: string): string[] {
+  return list
+    .split(',')
+    .map((r) => r.trim().toUpperCase())
+    .filter((r) => r !== '')
+    .map((r) => HADOLINT_SAME[r] ?? r);
+}
+
+/** `# lbuild ignore=A,B` / `# hadolint ignore=DLxxxx` on the line above an instruction; `# lbuild global ignore=A`. */
 function pragmas(source: string): { global: Set<string>; byLine: Map<number, Set<string>> } {
   const global = new Set<string>();
   const byLine = new Map<number, Set<string>>();
   source.split(/\r?\n/).forEach((l, idx) => {
-    const g = /^\s*#\s*lbuild\s+global\s+ignore\s*=\s*([\w,\s-]+)$/i.exec(l);
-    if (g) for (const r of (g[1] ?? '').split(',')) global.add(r.trim().toUpperCase());
-    const m = /^\s*#\s*lbuild\s+ignore\s*=\s*([\w,\s-]+)$/i.exec(l);
+    const g = /^\s*#\s*(?:lbuild|hadolint)\s+global\s+ignore\s*=\s*([\w,\s-]+)$/i.exec(l);
+    if (g) for (const r of ruleIds(g[1] ?? '')) global.add(r);
+    const m = /^\s*#\s*(?:lbuild|hadolint)\s+ignore\s*=\s*([\w,\s-]+)$/i.exec(l);
     // applies to the instruction on the next line (1-based line idx + 2)
-    if (m) byLine.set(idx + 2, new Set((m[1] ?? '').split(',').map((r) => r.trim().toUpperCase())));
+    if (m) byLine.set(idx + 2, new Set(ruleIds(m[1] ?? '')));
   });
   return { global, byLine };
+}
+
+/** The `ignored:` list of a .hadolint.yaml (a YAML list of ids; the rest of the file is hadolint's). */
+export function hadolintIgnored(yaml: string): string[] {
+  const out: string[] = [];
+  let inList = false;
+  for (const line of yaml.split(/\r?\n/)) {
+    const inline = /^ignored\s*:\s*\[(.*)\]\s*$/.exec(line);
+    if (inline) {
+      out.push(...ruleIds((inline[1] ?? '').replace(/["']/g, '')));
+      continue;
+    }
+    if (/^ignored\s*:\s*$/.test(line)) {
+      inList = true;
+      continue;
+    }
+    if (inList) {
+      const item = /^\s+-\s*["']?([\w-]+)["']?\s*(#.*)?$/.exec(line);
+      if (item) out.push(...ruleIds(item[1] ?? ''));
+      else if (line.trim() !== '' && !line.trim().startsWith('#')) inList = false;
+    }
+  }
+  return out;
 }
 
 /** Hints from build records: steps that missed in most of the recent builds of this Dockerfile. */
@@ -60,10 +107,11 @@ export function historyHints(history: readonly HistoryLine[], dockerfile: string
   return out;
 }
 
-export function lint(df: ParsedDockerfile, source: string, history: readonly HistoryLine[] = [], dockerfilePath = ''): Finding[] {
+export function lint(df: ParsedDockerfile, source: string, history: readonly HistoryLine[] = [], dockerfilePath = '', ignored: readonly string[] = []): Finding[] {
   const stages = stagesOf(df);
   const ctx: LintContext = { dockerfile: df, stages, stageNames: new Set(stages.map((s) => s.name).filter((n): n is string => n !== undefined)) };
   const { global, byLine } = pragmas(source);
+  for (const id of ignored) global.add(id);
   const findings: Finding[] = [];
   for (const rule of RULES) {
     if (global.has(rule.id)) continue;

@@ -1,37 +1,60 @@
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { BuildRecords } from '../../cache/records.js';
 import { parseDockerfile } from '../../dockerfile/parse.js';
 import { readDockerfileText } from '../../dockerfile/read.js';
-import { LbuildError } from '../../errors.js';
-import { failsThreshold, lint, lintSarif, lintText } from '../../lint/engine.js';
+import { LbuildError, UsageError } from '../../errors.js';
+import { failsThreshold, hadolintIgnored, lint, lintSarif, lintText } from '../../lint/engine.js';
 import type { Severity } from '../../lint/types.js';
 import { type GlobalArgs, openStore, print, printJson } from '../common.js';
 
 interface Args extends GlobalArgs {
   file: string;
+  dockerfile?: string;
   format: string;
   'failure-threshold': string;
 }
 
+async function readStdinText(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('lint -: standard input is a terminal; pipe the Dockerfile in');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function firstReadable(files: readonly string[]): Promise<string | undefined> {
+  for (const f of files) {
+    const text = await fsp.readFile(f, 'utf8').catch(() => undefined);
+    if (text !== undefined) return text;
+  }
+  return undefined;
+}
+
 export const lintCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'lint',
+  command: 'lint [dockerfile]',
   describe: 'Dockerfile ordering and size hints (and, from build records, steps that keep missing the cache)',
   builder: (y: Argv<GlobalArgs>) =>
     y
+      .positional('dockerfile', { type: 'string', describe: 'the Dockerfile (as -f; - reads standard input)' })
       .option('file', { alias: 'f', type: 'string', default: 'Dockerfile' })
       .option('format', { type: 'string', choices: ['tty', 'json', 'sarif'], default: 'tty' })
       .option('failure-threshold', { type: 'string', choices: ['error', 'warning', 'info', 'none'], default: 'warning' }) as Argv<Args>,
   handler: async (argv) => {
-    const file = path.resolve(argv.file);
-    const source = await readDockerfileText(file, argv.file);
-    const df = parseDockerfile(source, argv.file);
+    const given = argv.dockerfile ?? argv.file;
+    const fromStdin = given === '-';
+    const shown = fromStdin ? 'Dockerfile' : given;
+    const file = fromStdin ? path.resolve('<stdin>') : path.resolve(given);
+    const source = fromStdin ? await readStdinText() : await readDockerfileText(file, given);
+    const df = parseDockerfile(source, shown);
     const store = await openStore(argv).catch(() => undefined);
     const history = store ? await new BuildRecords(store.root).history() : [];
-    const findings = lint(df, source, history, file);
+    // hadolint's config beside the Dockerfile, else in the directory lint runs in
+    const yaml = await firstReadable([path.join(path.dirname(file), '.hadolint.yaml'), path.resolve('.hadolint.yaml')]);
+    const findings = lint(df, source, history, file, yaml ? hadolintIgnored(yaml) : []);
     if (argv.format === 'json') printJson(findings);
-    else if (argv.format === 'sarif') printJson(lintSarif(argv.file, findings));
-    else print(lintText(argv.file, findings));
+    else if (argv.format === 'sarif') printJson(lintSarif(shown, findings));
+    else print(lintText(shown, findings));
     const threshold = argv['failure-threshold'] as Severity | 'none';
     if (failsThreshold(findings, threshold)) throw new LbuildError(`lint: ${findings.length} finding(s), at least one at or above "${threshold}"`);
   },
