@@ -58,6 +58,14 @@ export function parseAddHosts(list: readonly string[]): ExtraHost[] {
   });
 }
 
+/** All of standard input; `onTerminal` is the usage error when it is a terminal (nothing piped in). */
+export async function readStdin(onTerminal: string): Promise<Buffer> {
+  if (process.stdin.isTTY) throw new UsageError(onTerminal);
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
 export function asArray(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   return (Array.isArray(v) ? v : [v]).map(String);

@@ -23,7 +23,7 @@ import type { StoredImage } from '../../store/store.js';
 import { BuildRecords } from '../../cache/records.js';
 import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
-import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print } from '../common.js';
+import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print, readStdin } from '../common.js';
 import { normalizeTag, parseReference } from '../../oci/reference.js';
 import { type Delivered, deliverOutputs, parseOutputs } from '../../image/outputs.js';
 
@@ -133,13 +133,7 @@ function buildMetadata(image: StoredImage, delivered: Delivered): Record<string,
   };
 }
 
-/** All of standard input (a Dockerfile, or a context tar spooled by the caller). */
-async function readStdin(): Promise<Buffer> {
-  if (process.stdin.isTTY) throw new UsageError('"-" reads standard input, which is a terminal: pipe the Dockerfile or context in');
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
+const STDIN_IS_TERMINAL = '"-" reads standard input, which is a terminal: pipe the Dockerfile or context in';
 
 /** A tar (plain or compressed, as Docker takes one) rather than a Dockerfile. */
 function isTarball(bytes: Buffer): boolean {
@@ -170,7 +164,7 @@ export async function readDockerfile(argv: BuildArgs): Promise<BuildInput> {
   const none = async (): Promise<void> => undefined;
   if (argv['context-stdin'] || argv.context === '-') {
     if (argv.file === '-') throw new UsageError('the Dockerfile and the context cannot both come from standard input');
-    const bytes = await readStdin();
+    const bytes = await readStdin(STDIN_IS_TERMINAL);
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lbuild-stdin-'));
     const cleanup = (): Promise<void> => fsp.rm(dir, { recursive: true, force: true });
     try {
@@ -193,7 +187,7 @@ export async function readDockerfile(argv: BuildArgs): Promise<BuildInput> {
   const st = await fsp.stat(context).catch(() => undefined);
   if (!st?.isDirectory()) throw new UsageError(`build context ${argv.context}: not a directory`);
   if (argv.file === '-') {
-    return { path: path.join(context, '<stdin>'), text: (await readStdin()).toString('utf8'), display: 'Dockerfile', context, cleanup: none };
+    return { path: path.join(context, '<stdin>'), text: (await readStdin(STDIN_IS_TERMINAL)).toString('utf8'), display: 'Dockerfile', context, cleanup: none };
   }
   const file = argv.file ? path.resolve(argv.file) : path.join(context, 'Dockerfile');
   const text = await readDockerfileText(file, argv.file ?? path.join(argv.context, 'Dockerfile'));

@@ -4,23 +4,16 @@ import type { Argv, CommandModule } from 'yargs';
 import { BuildRecords } from '../../cache/records.js';
 import { parseDockerfile } from '../../dockerfile/parse.js';
 import { readDockerfileText } from '../../dockerfile/read.js';
-import { LbuildError, UsageError } from '../../errors.js';
+import { LbuildError } from '../../errors.js';
 import { failsThreshold, hadolintIgnored, lint, lintSarif, lintText } from '../../lint/engine.js';
 import type { Severity } from '../../lint/types.js';
-import { type GlobalArgs, openStore, print, printJson } from '../common.js';
+import { type GlobalArgs, openStore, print, printJson, readStdin } from '../common.js';
 
 interface Args extends GlobalArgs {
   file: string;
   dockerfile?: string;
   format: string;
   'failure-threshold': string;
-}
-
-async function readStdinText(): Promise<string> {
-  if (process.stdin.isTTY) throw new UsageError('lint -: standard input is a terminal; pipe the Dockerfile in');
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function firstReadable(files: readonly string[]): Promise<string | undefined> {
@@ -45,7 +38,7 @@ export const lintCommand: CommandModule<GlobalArgs, Args> = {
     const fromStdin = given === '-';
     const shown = fromStdin ? 'Dockerfile' : given;
     const file = fromStdin ? path.resolve('<stdin>') : path.resolve(given);
-    const source = fromStdin ? await readStdinText() : await readDockerfileText(file, given);
+    const source = fromStdin ? (await readStdin('lint -: standard input is a terminal; pipe the Dockerfile in')).toString('utf8') : await readDockerfileText(file, given);
     const df = parseDockerfile(source, shown);
     const store = await openStore(argv).catch(() => undefined);
     const history = store ? await new BuildRecords(store.root).history() : [];
