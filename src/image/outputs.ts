@@ -1,8 +1,7 @@
-import { createWriteStream, promises as fsp } from 'node:fs';
-import * as path from 'node:path';
+import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../errors.js';
+import { openArchiveSink } from '../oci/archive-io.js';
 import type { Digest } from '../oci/digest.js';
 import { isWhiteoutDevice, packTree } from '../diff/tarwriter.js';
 import { applyLayer } from '../snapshot/apply.js';
@@ -84,19 +83,14 @@ function filesystemPack(root: string): Readable {
   return packTree(root, { descend: (_rel, st) => !isWhiteoutDevice(st) }) as unknown as Readable;
 }
 
-/** Write the image's final filesystem as a tar (`-`: standard output). */
+/** Write the image's final filesystem as a tar: `-`, a device or FIFO, or a file (atomically), as save does. */
 async function filesystemTar(root: string, dest: string): Promise<void> {
-  const pack = filesystemPack(root);
-  if (dest === '-') {
-    await pipeline(pack, process.stdout, { end: false });
-    return;
-  }
-  const tmp = path.join(path.dirname(path.resolve(dest)), `.${path.basename(dest)}.${process.pid}.tmp`);
+  const sink = await openArchiveSink(dest, filesystemPack(root));
   try {
-    await pipeline(pack, createWriteStream(tmp, { mode: 0o644 }));
-    await fsp.rename(tmp, dest);
+    await sink.done;
+    await sink.commit();
   } catch (e) {
-    await fsp.rm(tmp, { force: true });
+    await sink.abort();
     throw e;
   }
 }

@@ -45,15 +45,42 @@ function toStdout(src: Readable): Promise<void> {
   });
 }
 
+/** A stream being written to an ArchiveOut: `done` when all is out, then commit (or abort). */
+export interface ArchiveSink {
+  done: Promise<void>;
+  /** the temp file onto the target (a regular file only) */
+  commit(): Promise<void>;
+  /** after a failure: the temp file removed, the target untouched */
+  abort(): Promise<void>;
+}
+
+/**
+ * Start writing `src` to `out`: `-` is standard output, whatever it is (a pipe, a socket, a file;
+ * never ended, as it is the process's), a Writable is ended when done, a path as archiveTarget says.
+ */
+export async function openArchiveSink(out: ArchiveOut, src: Readable): Promise<ArchiveSink> {
+  if (typeof out !== 'string' || out === '-') {
+    const done = typeof out !== 'string' ? pipeline(src, out) : toStdout(src);
+    return { done, commit: async () => undefined, abort: async () => undefined };
+  }
+  const { file: target, atomic } = await archiveTarget(out);
+  const tmp = atomic ? path.join(path.dirname(target), `.${tempName(path.basename(target))}`) : target;
+  const done = pipeline(src, createWriteStream(tmp, { mode: 0o644 }));
+  return {
+    done,
+    commit: async () => {
+      if (atomic) await fsp.rename(tmp, target);
+    },
+    abort: async () => {
+      if (atomic) await fsp.rm(tmp, { force: true });
+    },
+  };
+}
+
 /** Write a tar archive of whole files, atomically where `out` is a file (archiveTarget). */
 export async function writeArchive(out: ArchiveOut, entries: AsyncIterable<ArchiveEntry> | Iterable<ArchiveEntry>): Promise<void> {
-  // `-`: standard output, whatever it is (a pipe, a socket, a file); never ended, as it is the process's
-  const { file: target, atomic } = typeof out !== 'string' || out === '-' ? { file: '-', atomic: false } : await archiveTarget(out);
-  const tmp = atomic ? path.join(path.dirname(target), `.${tempName(path.basename(target))}`) : target;
   const pack = tar.pack();
-  const sink = typeof out !== 'string'
-    ? pipeline(pack as unknown as Readable, out)
-    : out === '-' ? toStdout(pack as unknown as Readable) : pipeline(pack as unknown as Readable, createWriteStream(tmp, { mode: 0o644 }));
+  const sink = await openArchiveSink(out, pack as unknown as Readable);
   const dirs = new Set<string>();
   const header = (name: string, size: number, type: 'file' | 'directory'): tar.Header => ({
     name, size, type, mode: type === 'directory' ? 0o40755 : 0o100644, mtime: new Date(0),
@@ -88,12 +115,12 @@ export async function writeArchive(out: ArchiveOut, entries: AsyncIterable<Archi
       }
     }
     pack.finalize();
-    await sink;
-    if (atomic) await fsp.rename(tmp, target);
+    await sink.done;
+    await sink.commit();
   } catch (err) {
     pack.destroy(err as Error);
-    await sink.catch(() => undefined);
-    if (atomic) await fsp.rm(tmp, { force: true });
+    await sink.done.catch(() => undefined);
+    await sink.abort();
     throw err;
   }
 }
