@@ -1,20 +1,43 @@
-// Bundle the CLI into one ES module (dist/lbuild.mjs): resolving and compiling hundreds of small
-// modules was about a third of lbuild's start-up (see bench/RESULTS-cache.md). tsc still checks
-// the types and emits dist/src and dist/test for the tests.
+// Bundle the CLI into one CommonJS file (dist/lbuild.cjs) that bin/lbuild.js compiles with V8's
+// code cache (dist/lbuild.cjs.cache, made here): resolving and compiling hundreds of small modules
+// was a third of lbuild's start-up, compiling the one bundle another sixth (bench/RESULTS.md).
+// CommonJS because Node 20 can give a code cache to vm.Script but not to an ES module; each
+// command's module is imported dynamically, which esbuild turns into code evaluated on first use.
+// tsc still checks the types and emits dist/src and dist/test for the tests.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
+const lazyWidth = new URL('./string-width-lazy.cjs', import.meta.url).pathname;
+const stringWidthPlugin = {
+  name: 'lazy-string-width',
+  setup(b) {
+    b.onResolve({ filter: /^string-width$/ }, () => ({ path: lazyWidth }));
+    b.onResolve({ filter: /^lbuild-real-string-width$/ }, () => ({ path: createRequire(import.meta.url).resolve('string-width') }));
+  },
+};
+
 await build({
+  plugins: [stringWidthPlugin],
   entryPoints: ['src/cli/main.ts'],
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
-  outfile: 'dist/lbuild.mjs',
+  outfile: 'dist/lbuild.cjs',
   logLevel: 'warning',
-  define: { LBUILD_VERSION: JSON.stringify(version) },
-  // CommonJS dependencies (dockerfile-ast, tar-stream) call require() for Node built-ins
-  banner: { js: "import { createRequire as __lbuildRequire } from 'node:module'; const require = __lbuildRequire(import.meta.url);" },
+  // smaller to read and hash at every start; names are kept for --debug's stack traces
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // the ES-module dependencies (yargs, execa) ask import.meta.url where they are
+  define: { LBUILD_VERSION: JSON.stringify(version), 'import.meta.url': '__lbuildUrl' },
+  banner: { js: "const __lbuildUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
+
+// the code cache: written by a run that compiles the start-up path (a later Node rewrites it)
+const cache = new URL('../dist/lbuild.cjs.cache', import.meta.url);
+rmSync(cache, { force: true });
+execFileSync(process.execPath, [new URL('../bin/lbuild.js', import.meta.url).pathname, 'images', '--help'], { stdio: 'ignore' });

@@ -47,7 +47,7 @@ test('16.1: npm pack, npm install -g from the tarball, then lbuild --version, --
   assert.equal(pack.exitCode, 0, pack.stderr);
   const tgz = path.join(packDir, String(pack.stdout).trim().split('\n').pop() as string);
   const listing = (await run('tar', ['-tzf', tgz])).stdout.split('\n');
-  for (const f of ['package/bin/lbuild.js', 'package/dist/lbuild.mjs', 'package/docs/lbuild.1', 'package/package.json']) assert.ok(listing.includes(f), `${f} in the package`);
+  for (const f of ['package/bin/lbuild.js', 'package/dist/lbuild.cjs', 'package/dist/lbuild.cjs.cache', 'package/docs/lbuild.1', 'package/package.json']) assert.ok(listing.includes(f), `${f} in the package`);
   assert.ok(!listing.some((f) => f.startsWith('package/src/') || f.startsWith('package/test/')), 'sources and tests stay out');
   const prefix = path.join(dir, 'prefix');
   // --offline: the dependencies come from npm's cache (npm ci filled it); nothing leaves the machine

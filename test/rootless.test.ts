@@ -93,8 +93,13 @@ before(async () => {
   }
   // what Debian's udev rules do on a machine with udev: slirp4netns opens it as the user
   await fsp.chmod('/dev/net/tun', 0o666);
-  bin = path.join(dir, 'lbuild.mjs');
-  await fsp.copyFile(path.join(REPO, 'dist', 'lbuild.mjs'), bin);
+  // the installed shape, where the user can read it (/work may not be): bin/ and the bundle in dist/
+  bin = path.join(dir, 'app', 'bin', 'lbuild.js');
+  await fsp.mkdir(path.join(dir, 'app', 'dist'), { recursive: true });
+  await fsp.mkdir(path.dirname(bin));
+  await fsp.copyFile(path.join(REPO, 'bin', 'lbuild.js'), bin);
+  await fsp.writeFile(path.join(dir, 'app', 'package.json'), '{"type":"module"}\n');
+  for (const f of ['lbuild.cjs', 'lbuild.cjs.cache']) await fsp.copyFile(path.join(REPO, 'dist', f), path.join(dir, 'app', 'dist', f));
   home = path.join(dir, 'home');
   await fsp.mkdir(home);
   ctx = await writeContext(path.join(home, 'ctx'), { Dockerfile: DOCKERFILE, 'sub/a.txt': 'hello\n' });

@@ -12,7 +12,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # the bundle is made by npm ci (prepare); a checkout that has it already needs nothing
-[ -f "$here/dist/lbuild.mjs" ] || (cd "$here" && npm ci --no-audit --no-fund)
+[ -f "$here/dist/lbuild.cjs" ] || (cd "$here" && npm ci --no-audit --no-fund)
 # `lbuild` on PATH for this and later steps, as npm install -g would name it
 mkdir -p "$RUNNER_TEMP/lbuild-bin"
 ln -sf "$here/bin/lbuild.js" "$RUNNER_TEMP/lbuild-bin/lbuild"

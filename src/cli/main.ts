@@ -1,32 +1,26 @@
 import yargs, { type CommandModule } from 'yargs';
-import { commandWords, dedupeUnknown, refuseUnknownCommand } from './usage.js';
+import { dedupeUnknown, refuseUnknownCommand } from './usage.js';
 import { hideBin } from 'yargs/helpers';
 import { LbuildError, UsageError, errorMessage } from '../errors.js';
-import { analyzeCommand } from './commands/analyze.js';
-import { BUILD_BOOLEAN_FLAGS, buildCommand } from './commands/build.js';
-import { fsckCommand, pruneCommand } from './commands/maintenance.js';
-import { pullCommand, pushCommand } from './commands/registry.js';
-import { reportCommand } from './commands/report.js';
-import { lintCommand } from './commands/lint.js';
-import { dfCommand } from './commands/df.js';
-import { cacheCommand } from './commands/cache.js';
-import { historyCommand } from './commands/history.js';
-import { imagesCommand } from './commands/images.js';
-import { importCommand } from './commands/import.js';
-import { inspectCommand } from './commands/inspect.js';
-import { loadCommand } from './commands/load.js';
-import { rmiCommand } from './commands/rmi.js';
+import { BUILD_BOOLEAN_FLAGS, COMMAND_LOADERS, COMMAND_TEXT, type CommandName, RUN_VALUE_OPTIONS } from './command-list.js';
 import { needsRootless, runRootless, watchParent } from '../runtime/rootless.js';
-import { RUN_VALUE_OPTIONS, runCommand } from './commands/run.js';
-import { saveCommand } from './commands/save.js';
-import { tagCommand } from './commands/tag.js';
 
 /** Every command but version and completion, in the order --help lists them. */
-const COMMANDS = [
-  buildCommand, imagesCommand, inspectCommand, historyCommand, tagCommand, rmiCommand, importCommand, saveCommand,
-  loadCommand, runCommand, cacheCommand, analyzeCommand, dfCommand, lintCommand, reportCommand, pullCommand,
-  pushCommand, fsckCommand, pruneCommand,
-] as unknown as CommandModule<never, never>[];
+const NAMES = Object.keys(COMMAND_TEXT) as CommandName[];
+const WORDS = NAMES as readonly string[];
+
+/**
+ * The commands yargs is given: the one that runs in full (build for any word that is not a
+ * command: it is the default), the others as their word and description only, enough for the
+ * command list of --help and for strict mode. Completion needs every command's options.
+ */
+async function commandModules(word: string | undefined, all: boolean): Promise<CommandModule[]> {
+  const runs: CommandName | undefined = word === 'version' || word === 'completion' ? undefined : word !== undefined && WORDS.includes(word) ? (word as CommandName) : 'build';
+  return Promise.all(NAMES.map(async (name) => {
+    if (all || name === runs) return (await COMMAND_LOADERS[name]()) as unknown as CommandModule;
+    return { ...COMMAND_TEXT[name], builder: {}, handler: () => undefined } as CommandModule;
+  }));
+}
 
 /** Set by the bundler from package.json; `dev` when run from tsc's output. */
 declare const LBUILD_VERSION: string | undefined;
@@ -82,7 +76,7 @@ function dockerForms(args: string[]): string[] {
   // `lint -`: the Dockerfile from stdin (as `lint -f -`)
   if (word === 'lint') return args.map((a, i) => (a === '-' && args[i - 1] !== '-f' && args[i - 1] !== '--file' ? '--file=-' : a));
   // only build (named, or the default command) takes `-` for its context
-  if (word !== undefined && word !== 'build' && commandWords(COMMANDS).includes(word)) return args;
+  if (word !== undefined && word !== 'build' && WORDS.includes(word)) return args;
   return args.map((a, i) => {
     const prev = args[i - 1];
     const afterValueOption = prev !== undefined && prev.startsWith('-') && prev !== '-' && !prev.includes('=') && !BUILD_BOOLEAN_FLAGS.has(prev);
@@ -120,7 +114,7 @@ export async function main(args: string[]): Promise<number> {
   let argv: string[];
   try {
     argv = dockerForms(splitRunCommand(args.map((a) => a.replace(/^--no-cache-filter(?==|$)/, '--nocache-filter'))));
-    if (!argv.includes('--get-yargs-completions')) await refuseUnknownCommand(firstWord(argv), [...commandWords(COMMANDS), 'version', 'completion', 'help']);
+    if (!argv.includes('--get-yargs-completions')) await refuseUnknownCommand(firstWord(argv), [...WORDS, 'version', 'completion', 'help']);
   } catch (e) {
     if (!(e instanceof LbuildError)) throw e;
     process.stderr.write(`lbuild: ${e.message}\n`);
@@ -137,7 +131,8 @@ export async function main(args: string[]): Promise<number> {
     .epilogue('Each miss of the layer cache is explained in the log. Manual: man lbuild (docs/lbuild.1).')
     .option('root', { type: 'string', describe: 'store directory (env LBUILD_ROOT; default /var/lib/lbuild as root)', global: true })
     .option('debug', { type: 'boolean', describe: 'show stack traces', global: true });
-  for (const c of COMMANDS) cli = cli.command(c as CommandModule);
+  const completing = argv.includes('--get-yargs-completions');
+  for (const c of await commandModules(firstWord(argv), completing)) cli = cli.command(c);
   cli = cli
     .command(versionCommand)
     .completion('completion', 'print a bash completion script (lbuild completion >> ~/.bashrc)')

@@ -1,23 +1,10 @@
 import { promises as fsp } from 'node:fs';
-import type { CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 
 /*
  * Usage errors as Docker gives them: a mistyped command is an unknown command with a suggestion,
  * not a build context that does not exist; an unknown flag is named once.
  */
-
-/** The command words of yargs command modules (`build [context]` → `build`). */
-export function commandWords(modules: readonly CommandModule<never, never>[]): string[] {
-  const words: string[] = [];
-  for (const m of modules) {
-    for (const c of Array.isArray(m.command) ? m.command : [m.command]) {
-      const w = String(c ?? '').split(' ')[0] ?? '';
-      if (w !== '' && !w.startsWith('$0')) words.push(w);
-    }
-  }
-  return words;
-}
 
 /** Damerau-free edit distance, small inputs only. */
 function distance(a: string, b: string): number {

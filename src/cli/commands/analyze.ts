@@ -4,6 +4,7 @@ import { analyzeLayers, analyzeText, ciFailures, parseSize } from '../../analyze
 import { LbuildError, UsageError } from '../../errors.js';
 import { loadBuildInfo } from '../../store/buildinfo.js';
 import { type GlobalArgs, openStore, print, printJson } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   image: string;
@@ -23,8 +24,7 @@ function fraction(v: number | undefined, flag: string): number | undefined {
 }
 
 export const analyzeCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'analyze <image>',
-  describe: 'Show the bytes an image ships that its final filesystem hides, and the lines that cause them',
+  ...COMMAND_TEXT.analyze,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('image', { type: 'string', demandOption: true })

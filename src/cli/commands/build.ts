@@ -26,6 +26,7 @@ import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print, readStdin } from '../common.js';
 import { normalizeTag, parseReference } from '../../oci/reference.js';
 import { type Delivered, deliverOutputs, parseOutputs } from '../../image/outputs.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 export interface BuildArgs extends GlobalArgs {
   context: string;
@@ -157,8 +158,6 @@ export interface BuildInput {
  * stdin; a context of `-` is a Dockerfile on stdin with no context, or a context tar (gzip, bzip2,
  * xz or zstd too) whose Dockerfile is the -f path inside it.
  */
-/** build's flags that take no value: a `-` after one of them is the context, not its value */
-export const BUILD_BOOLEAN_FLAGS = new Set(['--cache', '--no-cache', '--pull', '--no-pull', '--print-plan', '--debug', '-q', '--quiet', '--push', '--load']);
 
 export async function readDockerfile(argv: BuildArgs): Promise<BuildInput> {
   const none = async (): Promise<void> => undefined;
@@ -195,8 +194,7 @@ export async function readDockerfile(argv: BuildArgs): Promise<BuildInput> {
 }
 
 export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
-  command: ['build [context]', '$0 [context]'],
-  describe: 'Build an image from a Dockerfile',
+  ...COMMAND_TEXT.build,
   builder: buildOptions,
   handler: async (argv) => {
     const df = await readDockerfile(argv);

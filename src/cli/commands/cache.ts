@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { BuildRecords } from '../../cache/records.js';
 import { cacheReportJson, cacheReportText } from '../../report/build-report.js';
 import { type GlobalArgs, openStore, print, printJson } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface ReportArgs extends GlobalArgs {
   last: number;
@@ -24,8 +25,7 @@ const reportCommand: CommandModule<GlobalArgs, ReportArgs> = {
 };
 
 export const cacheCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'cache <command>',
-  describe: 'Build cache reports',
+  ...COMMAND_TEXT.cache,
   builder: (y) => y.command(reportCommand).demandCommand(1),
   handler: () => undefined,
 };

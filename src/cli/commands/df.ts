@@ -6,6 +6,7 @@ import { CacheIndex } from '../../store/cache.js';
 import { humanAgo, humanSize } from '../../util/fsx.js';
 import { type GlobalArgs, openStore, print, printJson } from '../common.js';
 import { formatTable } from '../table.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   verbose?: boolean;
@@ -13,8 +14,7 @@ interface Args extends GlobalArgs {
 }
 
 export const dfCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'df',
-  describe: 'Disk usage of images, layers and build cache (shared and unique sizes with -v)',
+  ...COMMAND_TEXT.df,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .option('verbose', { alias: 'v', type: 'boolean', default: false })

@@ -5,6 +5,7 @@ import { shortId } from '../../oci/digest.js';
 import { humanAgo, humanSize } from '../../util/fsx.js';
 import { type GlobalArgs, openStore, print, printJson } from '../common.js';
 import { formatTable } from '../table.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   image: string;
@@ -17,8 +18,7 @@ function truncate(s: string, n: number): string {
 }
 
 export const historyCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'history <image>',
-  describe: 'Show the steps of an image with the size of each layer',
+  ...COMMAND_TEXT.history,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('image', { type: 'string', demandOption: true })

@@ -8,6 +8,7 @@ import type { StoredImage } from '../../store/store.js';
 import { humanAgo, humanSize } from '../../util/fsx.js';
 import { type GlobalArgs, asArray, openStore, print, printJson } from '../common.js';
 import { formatTable } from '../table.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   format?: string;
@@ -62,8 +63,7 @@ async function parseFilter(spec: string, images: readonly StoredImage[], resolve
 }
 
 export const imagesCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'images',
-  describe: 'List images',
+  ...COMMAND_TEXT.images,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .option('format', { type: 'string', choices: ['table', 'json'], default: 'table' })

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { importRootfs } from '../../image/import.js';
 import { type GlobalArgs, asArray, openStore, print } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   file: string;
@@ -9,8 +10,7 @@ interface Args extends GlobalArgs {
 }
 
 export const importCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'import <file> [name]',
-  describe: 'Make a one-layer image from a root filesystem tar (like docker import)',
+  ...COMMAND_TEXT.import,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('file', { type: 'string', demandOption: true })

@@ -3,6 +3,7 @@ import { inspectView } from '../../image/views.js';
 import { layerContentSizes } from '../../store/layer-size.js';
 import { type GlobalArgs, asArray, openStore, print, printJson } from '../common.js';
 import { renderTemplate } from '../gotemplate.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   images: string[];
@@ -10,8 +11,7 @@ interface Args extends GlobalArgs {
 }
 
 export const inspectCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'inspect <images..>',
-  describe: 'Show images as JSON (docker image inspect shape)',
+  ...COMMAND_TEXT.inspect,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('images', { type: 'string', array: true, demandOption: true })

@@ -8,6 +8,7 @@ import { LbuildError } from '../../errors.js';
 import { failsThreshold, hadolintIgnored, lint, lintSarif, lintText } from '../../lint/engine.js';
 import type { Severity } from '../../lint/types.js';
 import { type GlobalArgs, openStore, print, printJson, readStdin } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   file: string;
@@ -25,8 +26,7 @@ async function firstReadable(files: readonly string[]): Promise<string | undefin
 }
 
 export const lintCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'lint [dockerfile]',
-  describe: 'Dockerfile ordering and size hints (and, from build records, steps that keep missing the cache)',
+  ...COMMAND_TEXT.lint,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('dockerfile', { type: 'string', describe: 'the Dockerfile (as -f; - reads standard input)' })

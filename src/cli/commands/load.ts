@@ -7,6 +7,7 @@ import { tempName } from '../../util/fsx.js';
 import { loadArchive } from '../../image/transfer.js';
 import { type GlobalArgs, openStore, print } from '../common.js';
 import { withSignalCleanup } from '../signals.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   input?: string;
@@ -25,8 +26,7 @@ async function spoolStdin(tmpDir: string): Promise<string> {
 }
 
 export const loadCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'load',
-  describe: 'Load images from a docker-archive or OCI layout tar (every digest verified)',
+  ...COMMAND_TEXT.load,
   builder: (y: Argv<GlobalArgs>) => y.option('input', { alias: 'i', type: 'string', describe: 'archive to read (default, or -: standard input)' }) as Argv<Args>,
   handler: async (argv) => {
     const store = await openStore(argv);

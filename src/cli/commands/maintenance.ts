@@ -8,14 +8,14 @@ import { fsck } from '../../store/fsck.js';
 import { pruneBuildState } from '../../store/sweep.js';
 import { humanSize } from '../../util/fsx.js';
 import { type GlobalArgs, openStore, print } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface FsckArgs extends GlobalArgs {
   repair?: boolean;
 }
 
 export const fsckCommand: CommandModule<GlobalArgs, FsckArgs> = {
-  command: 'fsck',
-  describe: 'Verify every blob, image and snapshot of the store (--repair removes what is broken)',
+  ...COMMAND_TEXT.fsck,
   builder: (y: Argv<GlobalArgs>) => y.option('repair', { type: 'boolean', default: false }) as Argv<FsckArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
@@ -47,8 +47,7 @@ interface PruneArgs extends GlobalArgs {
 }
 
 export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
-  command: 'prune',
-  describe: 'Remove dangling images, unused layers and stale build cache (--all: all build cache; --keep-storage SIZE: least recently used first)',
+  ...COMMAND_TEXT.prune,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .option('all', { alias: 'a', type: 'boolean', default: false })

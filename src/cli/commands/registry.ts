@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { pullImage, pushImage } from '../../registry/transfer.js';
 import { type GlobalArgs, asArray, openStore, print } from '../common.js';
 import { withSignalCleanup } from '../signals.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface PullArgs extends GlobalArgs {
   ref: string;
@@ -20,8 +21,7 @@ const log = (l: string): void => {
 };
 
 export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
-  command: 'pull <ref>',
-  describe: 'Pull an image from a registry (every blob verified; layers already present are skipped)',
+  ...COMMAND_TEXT.pull,
   builder: (y: Argv<GlobalArgs>) =>
     y.positional('ref', { type: 'string', demandOption: true }).option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' }) as Argv<PullArgs>,
   handler: async (argv) => {
@@ -32,8 +32,7 @@ export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
 };
 
 export const pushCommand: CommandModule<GlobalArgs, PushArgs> = {
-  command: 'push <image> [ref]',
-  describe: 'Push an image to a registry (as IMAGE, or as REF)',
+  ...COMMAND_TEXT.push,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('image', { type: 'string', demandOption: true })

@@ -4,6 +4,7 @@ import { renderHtml } from '../../report/html.js';
 import { layerRows } from '../../report/layers.js';
 import { loadReport } from '../../report/store.js';
 import { type GlobalArgs, openStore, print } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface HtmlArgs extends GlobalArgs {
   id?: string;
@@ -30,8 +31,7 @@ const htmlCommand: CommandModule<GlobalArgs, HtmlArgs> = {
 };
 
 export const reportCommand: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: 'report <command>',
-  describe: 'Build reports',
+  ...COMMAND_TEXT.report,
   builder: (y) => y.command(htmlCommand).demandCommand(1),
   handler: () => undefined,
 };

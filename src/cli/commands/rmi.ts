@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { type GlobalArgs, asArray, openStore, print } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   images: string[];
@@ -7,8 +8,7 @@ interface Args extends GlobalArgs {
 }
 
 export const rmiCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'rmi <images..>',
-  describe: 'Remove images (untag; delete when no tag is left)',
+  ...COMMAND_TEXT.rmi,
   builder: (y: Argv<GlobalArgs>) =>
     y.positional('images', { type: 'string', array: true, demandOption: true }).option('force', { alias: 'f', type: 'boolean', default: false }) as Argv<Args>,
   handler: async (argv) => {

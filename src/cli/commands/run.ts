@@ -9,6 +9,7 @@ import { Snapshotter } from '../../snapshot/overlay.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs } from '../common.js';
 import { layout } from '../../store/layout.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   image: string;
@@ -58,12 +59,8 @@ async function readEnvFile(file: string): Promise<string[]> {
   return out;
 }
 
-/** run's options that take a value (the CLI finds where the container's command starts with it) */
-export const RUN_VALUE_OPTIONS = new Set(['--root', '-e', '--env', '--network', '--add-host', '--entrypoint', '-u', '--user', '-v', '--volume', '-w', '--workdir', '--env-file']);
-
 export const runCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'run <image> [cmd..]',
-  describe: 'Run a command in a throwaway container of an image (its changes are discarded)',
+  ...COMMAND_TEXT.run,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('image', { type: 'string', demandOption: true })

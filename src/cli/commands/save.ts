@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { saveImages } from '../../image/transfer.js';
 import { UsageError } from '../../errors.js';
 import { type GlobalArgs, asArray, openStore } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   images: string[];
@@ -10,8 +11,7 @@ interface Args extends GlobalArgs {
 }
 
 export const saveCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'save <images..>',
-  describe: 'Write images to a docker-archive (docker load) or OCI layout tar',
+  ...COMMAND_TEXT.save,
   builder: (y: Argv<GlobalArgs>) =>
     y
       .positional('images', { type: 'string', array: true, demandOption: true })

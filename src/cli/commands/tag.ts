@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { type GlobalArgs, openStore } from '../common.js';
+import { COMMAND_TEXT } from '../command-list.js';
 
 interface Args extends GlobalArgs {
   source: string;
@@ -7,8 +8,7 @@ interface Args extends GlobalArgs {
 }
 
 export const tagCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'tag <source> <target>',
-  describe: 'Give an image another name',
+  ...COMMAND_TEXT.tag,
   builder: (y: Argv<GlobalArgs>) =>
     y.positional('source', { type: 'string', demandOption: true }).positional('target', { type: 'string', demandOption: true }) as Argv<Args>,
   handler: async (argv) => {
