@@ -5,17 +5,19 @@
 #   app        cold (caches wiped) / warm no-op / one source file edited
 #   manyfiles  cold / warm no-op
 #   steps150   cold, once (150 RUN steps: the peers stop near 128 layers)
+#   twostage   cold: two independent stages of `RUN sleep 3` and a final stage copying from both
+#              (a tool that builds independent stages in parallel takes ~3 s, one after the other ~6 s)
 # Reports medians, min-max, the ratio lbuild / best peer per run pair, and lbuild's peak RSS, into
 # bench/RESULTS-peers.md (raw per-run figures included). Needs root, buildah, docker.io,
 # debootstrap, busybox-static, skopeo, python3, bc. The debian base comes from debootstrap
 # (--variant=minbase bookworm) against the mirror apt already uses; builds run --network none.
-# Usage: bench/peers.sh [RUNS] [CONTEXT...]   (default 3; app manyfiles steps150)
+# Usage: bench/peers.sh [RUNS] [CONTEXT...]   (default 3; app manyfiles steps150 twostage)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 shift || true
 contexts=("$@")
-[ ${#contexts[@]} -gt 0 ] || contexts=(app manyfiles steps150)
+[ ${#contexts[@]} -gt 0 ] || contexts=(app manyfiles steps150 twostage)
 work=${BENCH_DIR:-/var/tmp/lbuild-peers}
 export LBUILD_ROOT=$work/lbuild-store
 LB="node $repo/bin/lbuild.js"
@@ -27,6 +29,19 @@ if [ ! -f "$work/steps150/Dockerfile" ]; then
   mkdir -p "$work/steps150"
   { echo 'FROM bench-busybox:latest'; echo 'RUN mkdir /layers && echo 1 > /layers/f001'
     for i in $(seq 2 150); do printf 'RUN echo %d > /layers/f%03d\n' "$i" "$i"; done; } > "$work/steps150/Dockerfile"
+fi
+
+if [ ! -f "$work/twostage/Dockerfile" ]; then
+  mkdir -p "$work/twostage"
+  cat > "$work/twostage/Dockerfile" <<'EOF'
+FROM bench-busybox:latest AS left
+RUN sleep 3 && echo left > /left
+FROM bench-busybox:latest AS right
+RUN sleep 3 && echo right > /right
+FROM bench-busybox:latest
+COPY --from=left /left /left
+COPY --from=right /right /right
+EOF
 fi
 
 # ---------- base images: one tar each, imported into lbuild, then the same bytes into the peers ----------
@@ -120,7 +135,7 @@ measure() {  # measure CTX PHASE RUN TOOL
   printf '%s\t%s\t%s\t%s\t%.3f\t%s\t%s\n' "$ctx" "$phase" "$i" "$t" "$(echo "$e - $s" | bc)" "$st" "$rss" | tee -a "$raw"
 }
 for ctx in "${contexts[@]}"; do
-  case $ctx in app) phases=(cold warm edit) ;; steps150) phases=(cold) ;; *) phases=(cold warm) ;; esac
+  case $ctx in app) phases=(cold warm edit) ;; steps150|twostage) phases=(cold) ;; *) phases=(cold warm) ;; esac
   for phase in "${phases[@]}"; do
     n=$runs; [ "$ctx" = steps150 ] && n=1
     # a warm or edit phase starts from a built cache
