@@ -7,6 +7,7 @@ import { parseDockerfile } from '../src/dockerfile/parse.js';
 import { failsThreshold, lint, lintSarif } from '../src/lint/engine.js';
 import { RULES } from '../src/lint/rules/index.js';
 import { REPO, lbuild, removeDir, tempDir } from './helpers/cli.js';
+import { writeTar } from './helpers/hostile.js';
 
 const ids = (src: string): string[] => lint(parseDockerfile(src), src).map((f) => `${f.line}:${f.rule}`);
 
@@ -25,7 +26,9 @@ const cases: [string, string, string, string][] = [
   ['LB005', 'FROM alpine:3.20\nRUN apk add --no-cache build-base && make\nRUN apk del build-base', 'FROM alpine:3.20\nRUN apk add --no-cache build-base && make && apk del build-base', '3:LB005'],
   ['LB006', 'FROM alpine:3.20\nADD app.conf /etc/', 'FROM alpine:3.20\nADD rootfs.tar.gz /\nCOPY app.conf /etc/', '2:LB006'],
   ['LB007', 'FROM alpine\nRUN true', 'FROM alpine:3.20 AS base\nFROM base\nFROM scratch\nFROM alpine@sha256:' + 'a'.repeat(64), '1:LB007'],
-  ['LB008', 'FROM golang:1.22\nCOPY . /src\nRUN go build -o /app /src\nRUN true', 'FROM golang:1.22\nCOPY go.mod go.sum /src/\nRUN go mod download\nCOPY . /src\nRUN true', '2:LB008'],
+  // issue 20: only steps that plainly do not read the sources (a build step does)
+  ['LB008', 'FROM golang:1.22\nCOPY . /src\nRUN apt-get update && apt-get install -y protobuf-compiler && rm -rf /var/lib/apt/lists/*\nRUN go build -o /app /src', 'FROM golang:1.22\nRUN apt-get update && apt-get install -y protobuf-compiler && rm -rf /var/lib/apt/lists/*\nCOPY . /src\nRUN go build -o /app /src\nRUN make -C /src test', '2:LB008'],
+  ['LB008', 'FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\nCOPY . .\nRUN npm ci && npm cache clean --force\nRUN npm run build', 'FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci && npm cache clean --force\nCOPY . .\nRUN npm run build', '4:LB008'],
 ];
 
 for (const [rule, bad, good, where] of cases) {
@@ -91,11 +94,11 @@ test('lint: build records give "missed in X of the last Y builds" hints', () => 
       summary: { steps: 2, hits: 0, misses: 2, hitRatio: 0, savedMs: 0 },
     };
   });
-  const f = lint(parseDockerfile(src), src, history, '/ctx/Dockerfile').filter((x) => x.rule === 'LB100');
+  const f = lint(parseDockerfile(src), src, { history, dockerfilePath: '/ctx/Dockerfile' }).filter((x) => x.rule === 'LB100');
   assert.equal(f.length, 1);
   assert.equal(f[0]?.line, 2);
   assert.match(f[0]?.message ?? '', /COPY src \/src missed the cache in 9 of the last 10 builds and re-ran 432 s of later steps/);
-  assert.deepEqual(lint(parseDockerfile(src), src, history, '/other/Dockerfile').filter((x) => x.rule === 'LB100'), []);
+  assert.deepEqual(lint(parseDockerfile(src), src, { history, dockerfilePath: '/other/Dockerfile' }).filter((x) => x.rule === 'LB100'), []);
 });
 
 test('lbuild lint CLI: formats and exit codes', async () => {
@@ -157,6 +160,102 @@ test('lint (issue 20): hadolint ignores that are the same check, .hadolint.yaml,
     await fsp.rm(path.join(d, '.hadolint.yaml'));
     const piped = await lbuild(root, ['lint', '-', '--format', 'json', '--failure-threshold', 'none'], { cwd: d, input: src });
     assert.deepEqual((JSON.parse(piped.stdout) as { rule: string; line: number }[]).map((f) => `${f.line}:${f.rule}`), ['1:LB007', '4:LB004']);
+  } finally {
+    await removeDir(d);
+  }
+});
+
+const findings = (src: string, opts: Parameters<typeof lint>[2] = {}): { line: number; rule: string; message: string }[] =>
+  lint(parseDockerfile(src), src, opts).map((f) => ({ line: f.line, rule: f.rule, message: f.message }));
+const where = (src: string, rule: string, opts: Parameters<typeof lint>[2] = {}): number[] => findings(src, opts).filter((f) => f.rule === rule).map((f) => f.line);
+
+test('lint LB005 (issue 20): RUNs that clean their own apt lists are fine; a purge names the RUN that installed', () => {
+  // docker-library postgres' shape: every RUN installs and cleans its own lists
+  const own = [
+    'FROM debian:bookworm-slim',
+    'RUN set -eux; apt-get update; apt-get install -y --no-install-recommends gnupg; rm -rf /var/lib/apt/lists/*',
+    'RUN set -eux; apt-get update; apt-get install -y --no-install-recommends locales; rm -rf /var/lib/apt/lists/*; localedef -i en_US -f UTF-8 en_US.UTF-8',
+    'RUN apt-get update && apt-get install -y --no-install-recommends libnss-wrapper xz-utils zstd && rm -rf /var/lib/apt/lists/*',
+    'RUN set -ex; apt-get update; apt-get install -y --no-install-recommends postgresql-common; rm -rf /var/lib/apt/lists/*',
+  ].join('\n');
+  assert.deepEqual(where(own, 'LB005'), []);
+  // the build-then-purge extension image: the purge on line 5 removes what line 2 installed
+  const purge = [
+    'FROM postgres:16',
+    'RUN apt-get update && apt-get install -y --no-install-recommends build-essential postgresql-server-dev-16 && rm -rf /var/lib/apt/lists/*',
+    'COPY . /tmp/pgvector',
+    'RUN cd /tmp/pgvector && make clean && make OPTFLAGS="" && make install',
+    'RUN apt-get purge -y --auto-remove build-essential postgresql-server-dev-16 && rm -rf /tmp/pgvector',
+  ].join('\n');
+  const hits = findings(purge).filter((f) => f.rule === 'LB005');
+  assert.deepEqual(hits.map((f) => f.line), [5]);
+  assert.match(hits[0]?.message ?? '', /purges build-essential, postgresql-server-dev-16 that the RUN on line 2 installed/);
+  // a RUN that installs and purges its own build dependencies is fine
+  assert.deepEqual(where('FROM debian:12\nRUN echo one\nRUN apt-get update && apt-get install -y gcc && make && apt-get purge -y --auto-remove gcc && rm -rf /var/lib/apt/lists/*', 'LB005'), []);
+  // lists left by one RUN and removed by another, not the one before it
+  assert.deepEqual(where('FROM debian:12\nRUN apt-get update && apt-get install -y curl\nRUN echo between\nRUN rm -rf /var/lib/apt/lists/*', 'LB005'), [4]);
+});
+
+test('lint LB004 (issue 20): only stages the image is made of; dead [ -f ] branches; .deb files on a base without docker-clean', async () => {
+  // the Next.js example's shape: deps installs, the final stage copies node_modules only
+  const next = [
+    'FROM node:18-alpine AS deps',
+    'WORKDIR /app',
+    'COPY package.json yarn.lock* package-lock.json* pnpm-lock.yaml* ./',
+    'RUN if [ -f yarn.lock ]; then yarn --frozen-lockfile; elif [ -f package-lock.json ]; then npm ci; else echo "Lockfile not found." && exit 1; fi',
+    'FROM node:18-alpine AS runner',
+    'WORKDIR /app',
+    'COPY --from=deps /app/node_modules ./node_modules',
+  ].join('\n');
+  assert.deepEqual(where(next, 'LB004'), [], 'deps is not part of the image');
+  const inDeps = findings(next, { target: 'deps' }).filter((f) => f.rule === 'LB004');
+  assert.deepEqual(inDeps.map((f) => f.message).sort(), ['this RUN leaves the npm cache in its layer', 'this RUN leaves the yarn cache in its layer'], 'no context: both branches may run');
+  const d = tempDir();
+  try {
+    await fsp.writeFile(path.join(d, 'package.json'), '{}');
+    await fsp.writeFile(path.join(d, 'package-lock.json'), '{}');
+    const withCtx = findings(next, { target: 'deps', context: d }).filter((f) => f.rule === 'LB004');
+    assert.deepEqual(withCtx.map((f) => f.message), ['this RUN leaves the npm cache in its layer'], 'no yarn.lock in the context: the yarn branch never runs');
+    await fsp.writeFile(path.join(d, 'yarn.lock'), '');
+    assert.deepEqual(findings(next, { target: 'deps', context: d }).filter((f) => f.rule === 'LB004').map((f) => f.message), ['this RUN leaves the yarn cache in its layer'], 'yarn.lock present: only the yarn branch runs');
+  } finally {
+    await removeDir(d);
+  }
+  // .deb files: known only when the store has the base image
+  const apt = 'FROM plain-debian:12\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*';
+  assert.deepEqual(where(apt, 'LB004'), [], 'base unknown: no claim');
+  const noClean = findings(apt, { bases: new Map([['plain-debian:12', { ref: 'plain-debian:12', aptDockerClean: false }]]) }).filter((f) => f.rule === 'LB004');
+  assert.deepEqual(noClean.map((f) => f.line), [2]);
+  assert.match(noClean[0]?.message ?? '', /\.deb files in \/var\/cache\/apt\/archives: the base image plain-debian:12 has no \/etc\/apt\/apt\.conf\.d\/docker-clean/);
+  assert.deepEqual(where(apt, 'LB004', { bases: new Map([['plain-debian:12', { ref: 'plain-debian:12', aptDockerClean: true }]]) }), []);
+  assert.deepEqual(where(`${apt} && apt-get clean`, 'LB004', { bases: new Map([['plain-debian:12', { ref: 'plain-debian:12', aptDockerClean: false }]]) }), []);
+});
+
+test('lint (issue 20): a finding in a stage the target does not use says so; size rules skip stages only copied from', () => {
+  const src = 'FROM debian:12 AS tools\nRUN apt-get update\nFROM debian:12 AS build\nRUN curl -o /tmp/x.tgz http://127.0.0.1/x\nRUN rm /tmp/x.tgz\nFROM debian:12\nCOPY --from=build /etc/hostname /h';
+  const f = findings(src);
+  const lb003 = f.find((x) => x.rule === 'LB003');
+  assert.match(lb003?.message ?? '', /\(in stage tools, which building the image does not use\)$/);
+  assert.deepEqual(f.filter((x) => x.rule === 'LB002'), [], 'build is only copied from: its layers do not ship');
+  assert.deepEqual(where(src, 'LB002', { target: 'build' }), [5]);
+});
+
+test('lbuild lint (issue 20): the store\'s base image decides the .deb hint', async () => {
+  const d = tempDir();
+  try {
+    const root = path.join(d, 'store');
+    for (const [name, files] of [['with-clean', { 'etc/apt/apt.conf.d/docker-clean': 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb || true"; };\n', 'bin/true': '' }], ['without-clean', { 'etc/apt/apt.conf.d/other': '\n', 'bin/true': '' }]] as const) {
+      const rootfs = path.join(d, `${name}.tar`);
+      await writeTar(rootfs, Object.entries(files).map(([n, data]) => ({ name: n, data })));
+      assert.equal((await lbuild(root, ['import', rootfs, `${name}:1`])).exitCode, 0);
+    }
+    for (const [base, expect] of [['with-clean:1', 0], ['without-clean:1', 1]] as const) {
+      await fsp.writeFile(path.join(d, 'Dockerfile'), `FROM ${base}\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*\n`);
+      const r = await lbuild(root, ['lint', '--format', 'json', '--failure-threshold', 'none'], { cwd: d });
+      assert.equal(r.exitCode, 0, r.stderr);
+      const debs = (JSON.parse(r.stdout) as { rule: string; message: string }[]).filter((x) => x.rule === 'LB004' && x.message.includes('.deb'));
+      assert.equal(debs.length, expect, `${base}: ${r.stdout}`);
+    }
   } finally {
     await removeDir(d);
   }

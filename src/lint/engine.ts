@@ -2,12 +2,79 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { HistoryLine } from '../cache/records.js';
 import type { Instruction, ParsedDockerfile } from '../dockerfile/instructions.js';
+import { UsageError } from '../errors.js';
 import { RULES } from './rules/index.js';
-import { type Finding, type LintContext, type LintStage, SEVERITY_RANK, type Severity } from './types.js';
+import { type BaseFacts, type Finding, type LintContext, type LintStage, SEVERITY_RANK, type Severity } from './types.js';
 
 export const HISTORY_RULE = { id: 'LB100', severity: 'info' as Severity, title: 'A step that misses the cache in most recent builds re-runs the steps after it' };
 
-function stagesOf(df: ParsedDockerfile): LintStage[] {
+/** A stage named by `FROM x`, `COPY --from=x` or `--mount=from=x`: by name or by index. */
+function stageNamed(stages: readonly LintStage[], ref: string | undefined, before: number): LintStage | undefined {
+  if (ref === undefined) return undefined;
+  const r = ref.toLowerCase();
+  if (/^\d+$/.test(r)) return Number(r) < before ? stages[Number(r)] : undefined;
+  return stages.slice(0, before).find((s) => s.name?.toLowerCase() === r);
+}
+
+/** The stages a stage builds on (FROM) and takes files from (COPY --from, RUN --mount from=). */
+function dependencies(stages: readonly LintStage[], st: LintStage): { base?: LintStage; others: LintStage[] } {
+  const base = stageNamed(stages, st.from.kind === 'FROM' ? st.from.image : undefined, st.index);
+  const others: LintStage[] = [];
+  for (const i of st.instructions) {
+    const refs = i.kind === 'COPY' || i.kind === 'ADD' ? [i.from] : i.kind === 'RUN' ? i.mounts.map((m) => m.options.from) : [];
+    for (const r of refs) {
+      const d = stageNamed(stages, r, st.index);
+      if (d) others.push(d);
+    }
+  }
+  return { ...(base ? { base } : {}), others };
+}
+
+/** The target's FROM chain (its layers are the image's), and every stage its build runs. */
+function reach(stages: readonly LintStage[], target: LintStage): { shipped: Set<LintStage>; used: Set<LintStage> } {
+  const shipped = new Set<LintStage>();
+  for (let s: LintStage | undefined = target; s && !shipped.has(s); s = dependencies(stages, s).base) shipped.add(s);
+  const used = new Set<LintStage>();
+  const visit = (s: LintStage): void => {
+    if (used.has(s)) return;
+    used.add(s);
+    const d = dependencies(stages, s);
+    if (d.base) visit(d.base);
+    d.others.forEach(visit);
+  };
+  visit(target);
+  return { shipped, used };
+}
+
+/** The image a stage's FROM chain starts from (not a stage), lower-cased as the store keys it. */
+export function rootImage(stages: readonly LintStage[], st: LintStage): string | undefined {
+  const seen = new Set<LintStage>();
+  let s: LintStage | undefined = st;
+  while (s && !seen.has(s)) {
+    seen.add(s);
+    const base: LintStage | undefined = dependencies(stages, s).base;
+    if (!base) return s.from.kind === 'FROM' ? s.from.image : undefined;
+    s = base;
+  }
+  return undefined;
+}
+
+export interface LintOptions {
+  /** build records, for LB100 */
+  history?: readonly HistoryLine[];
+  /** the Dockerfile's absolute path, as the build records name it */
+  dockerfilePath?: string;
+  /** rule ids turned off (e.g. from .hadolint.yaml) */
+  ignored?: readonly string[];
+  /** the stage to judge as the image (default: the last) */
+  target?: string;
+  /** the build context directory */
+  context?: string;
+  /** facts about base images, by the FROM reference */
+  bases?: ReadonlyMap<string, BaseFacts>;
+}
+
+export function stagesOf(df: ParsedDockerfile): LintStage[] {
   const out: LintStage[] = [];
   for (const i of df.instructions) {
     if (i.kind === 'FROM') out.push({ index: out.length, ...(i.stageName ? { name: i.stageName } : {}), from: i, instructions: [] });
@@ -107,17 +174,37 @@ export function historyHints(history: readonly HistoryLine[], dockerfile: string
   return out;
 }
 
-export function lint(df: ParsedDockerfile, source: string, history: readonly HistoryLine[] = [], dockerfilePath = '', ignored: readonly string[] = []): Finding[] {
+export function lint(df: ParsedDockerfile, source: string, opts: LintOptions = {}): Finding[] {
   const stages = stagesOf(df);
-  const ctx: LintContext = { dockerfile: df, stages, stageNames: new Set(stages.map((s) => s.name).filter((n): n is string => n !== undefined)) };
+  const target = opts.target === undefined ? stages[stages.length - 1] : stageNamed(stages, opts.target, stages.length);
+  if (opts.target !== undefined && !target) throw new UsageError(`--target ${opts.target}: no such stage`);
+  const { shipped, used } = target ? reach(stages, target) : { shipped: new Set<LintStage>(), used: new Set<LintStage>() };
+  const ctx: LintContext = {
+    dockerfile: df,
+    stages,
+    stageNames: new Set(stages.map((s) => s.name).filter((n): n is string => n !== undefined)),
+    shipped,
+    used,
+    ...(opts.context !== undefined ? { context: opts.context } : {}),
+    baseOf: (st) => {
+      const ref = rootImage(stages, st);
+      return ref === undefined ? undefined : opts.bases?.get(ref);
+    },
+  };
   const { global, byLine } = pragmas(source);
-  for (const id of ignored) global.add(id);
+  for (const id of opts.ignored ?? []) global.add(id);
+  const stageAt = (line: number): LintStage | undefined => [...stages].reverse().find((s) => s.from.line <= line);
   const findings: Finding[] = [];
   for (const rule of RULES) {
     if (global.has(rule.id)) continue;
-    for (const hit of rule.check(ctx)) findings.push({ rule: rule.id, severity: rule.severity, ...hit });
+    for (const hit of rule.check(ctx)) {
+      const st = stageAt(hit.line);
+      // a build-time finding in a stage the target never builds costs nothing for this target
+      const unused = st && !used.has(st) ? ` (in stage ${st.name ?? st.index}, which building ${target?.name ? `the target ${target.name}` : 'the image'} does not use)` : '';
+      findings.push({ rule: rule.id, severity: rule.severity, ...hit, message: hit.message + unused });
+    }
   }
-  if (!global.has(HISTORY_RULE.id)) findings.push(...historyHints(history, dockerfilePath, df.instructions));
+  if (!global.has(HISTORY_RULE.id)) findings.push(...historyHints(opts.history ?? [], opts.dockerfilePath ?? '', df.instructions));
   return findings.filter((f) => !byLine.get(f.line)?.has(f.rule)).sort((a, b) => a.line - b.line || (a.rule < b.rule ? -1 : 1));
 }
 

@@ -7,6 +7,7 @@ export const addInsteadOfCopy: Rule = {
   id: 'LB006',
   severity: 'info',
   title: 'ADD where COPY suffices',
+  scope: 'build',
   check(ctx) {
     const out: RuleHit[] = [];
     for (const st of ctx.stages) {

@@ -5,6 +5,7 @@ export const aptUpdateAlone: Rule = {
   id: 'LB003',
   severity: 'warning',
   title: '`apt-get update` in a RUN without an install: the cached index goes stale',
+  scope: 'build',
   check(ctx) {
     const out: RuleHit[] = [];
     for (const st of ctx.stages) {

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { commands, isRun, removedPaths, runDirs, runText } from '../shell.js';
-import type { Rule, RuleHit } from '../types.js';
+import { type Rule, type RuleHit, stagesFor } from '../types.js';
 
 /**
  * Whether a RUN writes something at or below `p` (a bare `mkdir` of it writes no bytes), naming it
@@ -18,9 +18,10 @@ export const deleteInLaterRun: Rule = {
   id: 'LB002',
   severity: 'warning',
   title: 'A path created in one RUN and deleted in a later RUN still ships in the image',
+  scope: 'size',
   check(ctx) {
     const out: RuleHit[] = [];
-    for (const st of ctx.stages) {
+    for (const st of stagesFor(ctx, 'size')) {
       const runs = st.instructions.filter(isRun);
       const dirs = runDirs(st.instructions);
       runs.forEach((r, idx) => {

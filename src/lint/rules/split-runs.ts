@@ -1,25 +1,43 @@
+import type { RunInstr } from '../../dockerfile/instructions.js';
+import { type Residue, cleaned, created, describeResidue } from '../residue.js';
 import { isRun, runText } from '../shell.js';
-import type { Rule, RuleHit } from '../types.js';
+import { type Rule, type RuleHit, stagesFor } from '../types.js';
 
-// package-manager cleanup: caches and build dependencies that the previous RUN left behind
-const CLEANUP = /\b(apt-get\s+(clean|autoremove|purge)|apk\s+del|yum\s+clean|dnf\s+clean|npm\s+cache\s+clean|yarn\s+cache\s+clean|pip3?\s+cache\s+purge)\b|rm\s+-\w+\s+(\/var\/lib\/apt\/lists|\/var\/cache|\/root\/\.cache|\/tmp\/\*)/;
-
+/**
+ * A cleanup saves bytes only in the RUN that made them: judged per leftover, across the stage.
+ * A RUN that installs and cleans its own apt lists is fine whatever RUN comes before it; a RUN
+ * that purges packages another RUN installed is a finding that names where they came from.
+ */
 export const splitRunCostsSpace: Rule = {
   id: 'LB005',
   severity: 'info',
-  title: 'A RUN that cleans package caches left by the RUN before it: the split keeps the garbage',
+  title: 'A RUN that cleans up what an earlier RUN left: the bytes stay in the earlier layer',
+  scope: 'size',
   check(ctx) {
     const out: RuleHit[] = [];
-    for (const st of ctx.stages) {
-      const ins = st.instructions;
-      for (let k = 1; k < ins.length; k++) {
-        const a = ins[k - 1];
-        const b = ins[k];
-        if (!a || !b || !isRun(a) || !isRun(b)) continue;
-        const t = runText(b);
-        if (!CLEANUP.test(t)) continue;
-        out.push({ line: b.line, column: 1, message: `the RUN on line ${b.line} cleans up after the RUN on line ${a.line} in a separate layer: nothing is saved`, fix: `merge the two RUNs with &&` });
-      }
+    for (const st of stagesFor(ctx, 'size')) {
+      const runs = st.instructions.filter(isRun).map((r) => ({ r, made: created(runText(r)), gone: cleaned(runText(r)) }));
+      runs.forEach(({ r, made, gone }, k) => {
+        const byCreator = new Map<RunInstr, Residue[]>();
+        for (const what of gone) {
+          if (made.has(what)) continue; // its own leftovers: the cleanup works
+          // the latest earlier RUN that made it and did not clean it itself
+          const from = runs.slice(0, k).reverse().find((e) => e.made.has(what) && !e.gone.has(what));
+          if (!from) continue;
+          byCreator.set(from.r, [...(byCreator.get(from.r) ?? []), what]);
+        }
+        for (const [creator, what] of byCreator) {
+          // `pkg:*` (autoremove) says nothing more when packages are named
+          const named = what.filter((w) => w !== 'pkg:*' || what.length === 1).map(describeResidue);
+          const packages = what.some((w) => w.startsWith('pkg:'));
+          out.push({
+            line: r.line,
+            column: 1,
+            message: `line ${r.line} ${packages ? 'purges' : 'removes'} ${named.join(', ')} that the RUN on line ${creator.line} ${packages ? 'installed' : 'left'}, in a separate layer: the bytes stay in line ${creator.line}'s layer`,
+            fix: packages ? `install and purge in the same RUN as line ${creator.line} (or build in a separate stage)` : `clean up at the end of the RUN on line ${creator.line}, with &&`,
+          });
+        }
+      });
     }
     return out;
   },

@@ -5,6 +5,7 @@ export const unpinnedBase: Rule = {
   id: 'LB007',
   severity: 'info',
   title: 'Base image without a pinned tag or digest',
+  scope: 'build',
   check(ctx) {
     const out: RuleHit[] = [];
     for (const st of ctx.stages) {
