@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Argv, CommandModule } from 'yargs';
-import { parseSize } from '../../analyze/report.js';
+import { parseSize } from '../../analyze/size.js';
 import { dirSize } from '../../analyze/df.js';
 import { LbuildError } from '../../errors.js';
 import { CacheIndex } from '../../store/cache.js';
