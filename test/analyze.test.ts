@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyzeWaste } from '../src/analyze/waste.js';
+import { groupCauses } from '../src/analyze/causes.js';
 import { parseSize } from '../src/analyze/size.js';
 import { importBusybox } from './helpers/busybox.js';
 import { promises as fsp } from 'node:fs';
@@ -232,4 +233,26 @@ test('analyze (issue 20): a registry reference is read without storing the image
   } finally {
     await reg.stop();
   }
+});
+
+test('analyze causes (issue 20): a purge of what an earlier RUN installed names the packages and both lines', () => {
+  const f = (p: string, size: number) => ({ path: p, kind: 'file' as const, size });
+  const w = (p: string) => ({ path: p, kind: 'whiteout' as const, size: 0 });
+  const layers = [
+    [f('bin/sh', 100)],
+    [f('usr/bin/gcc', 5000), f('usr/lib/gcc/cc1', 90000), f('usr/share/doc/gcc/README', 10)],
+    [f('app/out', 50)],
+    [w('usr/bin/gcc'), w('usr/lib/gcc'), w('usr/share/doc/gcc')],
+  ];
+  const a = analyzeWaste(layers);
+  const steps = [
+    { line: null, instruction: 'base' },
+    { line: 7, instruction: 'RUN apt-get update && apt-get install -y build-essential && rm -rf /var/lib/apt/lists/*', stage: '0' },
+    { line: 12, instruction: 'RUN make', stage: '0' },
+    { line: 20, instruction: 'RUN apt-get purge -y --auto-remove build-essential', stage: '0' },
+  ];
+  const causes = groupCauses(a.files, steps, 1);
+  assert.equal(causes.length, 1);
+  assert.deepEqual(causes[0]?.examples, ['/usr/lib/gcc/cc1', '/usr/bin/gcc', '/usr/share/doc/gcc/README']);
+  assert.equal(causes[0]?.fix, 'line 20 purges build-essential installed on line 7: 95kB in 3 files — install and purge in the same RUN, or build in a separate stage');
 });
