@@ -11,7 +11,6 @@ import { planBuild, renderPlan } from '../../dockerfile/plan.js';
 import { UsageError, errorMessage } from '../../errors.js';
 import { Builder, type NamedContext } from '../../builder/builder.js';
 import { chooseMode, jsonProgress, plainProgress } from '../../report/progress.js';
-import { ttyView } from '../../report/tty-view.js';
 import { type BuildReport, buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
 import { renderHtml } from '../../report/html.js';
 import { layerRows } from '../../report/layers.js';
@@ -220,7 +219,8 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   const write = (t: string): void => {
     if (mode !== 'quiet') process.stderr.write(t);
   };
-  const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? ttyView(process.stderr) : plainProgress(write);
+  // the terminal view (log-update and its ANSI helpers) is loaded only for a terminal
+  const progress = mode === 'json' ? jsonProgress(write) : mode === 'tty' ? (await import('../../report/tty-view.js')).ttyView(process.stderr) : plainProgress(write);
   const outputs = parseOutputs([...asArray(argv.output), ...(argv.push ? ['type=image,push=true'] : []), ...(argv.load ? ['type=docker'] : [])]);
   if (outputs.some((o) => 'dest' in o && o.dest === '-') && process.stdout.isTTY) {
     throw new UsageError('--output -: refusing to write an archive to a terminal; redirect the output');
