@@ -301,3 +301,35 @@ test('16.2: --build-context NAME=DIR|docker-image://REF; --ssh with RUN --mount=
   const req = await writeContext(path.join(dir, 'sshreq'), { Dockerfile: 'FROM busybox\nRUN --mount=type=ssh,required=true true\n' });
   assert.match((await lbuild(root, ['build', req])).stderr, /Dockerfile:2: ssh default is required but was not given \(--ssh default\)/);
 });
+
+test('17.2: start-up from the code cache: a missing or corrupt cache is rebuilt, the CLI works either way, nothing left behind', async () => {
+  const app = path.join(dir, 'cache-app');
+  await fsp.mkdir(path.join(app, 'bin'), { recursive: true });
+  await fsp.mkdir(path.join(app, 'dist'));
+  await fsp.copyFile(path.join(REPO, 'bin', 'lbuild.js'), path.join(app, 'bin', 'lbuild.js'));
+  await fsp.copyFile(path.join(REPO, 'dist', 'lbuild.cjs'), path.join(app, 'dist', 'lbuild.cjs'));
+  await fsp.writeFile(path.join(app, 'package.json'), '{"type":"module"}\n');
+  const cache = path.join(app, 'dist', 'lbuild.cjs.cache');
+  const cli = (args: string[]) => execa(process.execPath, [path.join(app, 'bin', 'lbuild.js'), ...args], { reject: false, stdin: 'ignore' });
+  // none yet: compiled from source, and the cache written as the process exits
+  const first = await cli(['version']);
+  assert.equal(first.exitCode, 0, first.stderr);
+  assert.match(first.stdout, /^lbuild \d+\.\d+\.\d+/);
+  const made = await fsp.readFile(cache);
+  assert.ok(made.length > 10_000, `a cache of ${made.length} bytes`);
+  // the bundle's own cache (made by the build) is the same kind of file
+  assert.ok((await fsp.stat(path.join(REPO, 'dist', 'lbuild.cjs.cache'))).size > 10_000);
+  // a corrupt one (another Node's, or a torn file): rejected by V8, the command still right, the cache replaced
+  await fsp.writeFile(cache, 'not a code cache');
+  const images = await cli(['--root', root, 'images']);
+  assert.equal(images.exitCode, 0, images.stderr);
+  assert.match(images.stdout, /^busybox\s+latest\s+[0-9a-f]{12}\s/m);
+  const rebuilt = await fsp.readFile(cache);
+  assert.notEqual(rebuilt.toString('latin1'), 'not a code cache');
+  assert.ok(rebuilt.length > 10_000);
+  // with a good cache it is read, not rewritten
+  const before = (await fsp.stat(cache)).mtimeMs;
+  assert.equal((await cli(['version'])).exitCode, 0);
+  assert.equal((await fsp.stat(cache)).mtimeMs, before);
+  assert.deepEqual((await fsp.readdir(path.join(app, 'dist'))).sort(), ['lbuild.cjs', 'lbuild.cjs.cache'], 'no temp file left');
+});

@@ -11,7 +11,7 @@ import { DockerfileError } from '../dockerfile/errors.js';
 import type { Instruction } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unusedBuildArgs } from '../dockerfile/plan.js';
-import { hostPlatform, hostPlatformString } from '../dockerfile/scope.js';
+import { type Platform, configPlatform, formatPlatform, hostPlatform, parsePlatform, platformServes, samePlatform } from '../oci/platform.js';
 import { LbuildError, LocatedError } from '../errors.js';
 import { creationTime } from '../image/import.js';
 import { emptyConfig, sameButCreated, withCreated, withLabels, withWorkdir } from '../oci/config.js';
@@ -73,6 +73,8 @@ export interface BuildOptions {
   secrets?: ReadonlyMap<string, SecretSource>;
   /** the plan, when the caller already made it from this Dockerfile and these options */
   plan?: BuildPlan;
+  /** --platform: what the image is for (default this host's) */
+  platform?: Platform;
 }
 
 /** One layer step of the build, for reports (DESIGN.md section 7). */
@@ -110,6 +112,8 @@ interface StageResult {
 }
 
 interface StageState extends StageResult, StageEval {
+  /** what the stage's steps run as: FROM --platform, else the build's platform */
+  platform: Platform;
   /** the previous layer step of this stage, for "parent changed (step N missed)" */
   lastStep?: { index: number; missed: boolean };
 }
@@ -167,6 +171,8 @@ export class Builder {
   private readonly images = new Map<string, Promise<StoredImage>>();
   /** the first error of a stage: the other stages start no more steps */
   private failure: unknown;
+  /** the platform the image is built for */
+  private readonly platform: Platform;
 
   /** Cache records to export: mode max, every step built; min, the final image's own steps. */
   async exportRecords(mode: 'min' | 'max'): Promise<CacheRecord[]> {
@@ -193,11 +199,12 @@ export class Builder {
     this.cache = new CacheIndex(opts.store.root);
     this.records = new BuildRecords(opts.store.root);
     this.lease = new Lease(opts.store.root);
+    this.platform = opts.platform ?? hostPlatform();
   }
 
   async build(): Promise<BuildResult> {
     const o = this.opts;
-    this.plan = o.plan ?? planBuild(parseDockerfile(o.dockerfileText, o.dockerfileName), { ...(o.target ? { target: o.target } : {}), buildArgs: o.buildArgs });
+    this.plan = o.plan ?? planBuild(parseDockerfile(o.dockerfileText, o.dockerfileName), { ...(o.target ? { target: o.target } : {}), buildArgs: o.buildArgs, platform: this.platform });
     for (const a of unusedBuildArgs(this.plan)) o.progress.warn(`build-arg ${a} was not consumed by any stage`);
     const sde = o.buildArgs.get('SOURCE_DATE_EPOCH') ?? process.env.SOURCE_DATE_EPOCH;
     this.created = creationTime(sde !== undefined ? { SOURCE_DATE_EPOCH: sde } : {});
@@ -255,44 +262,54 @@ export class Builder {
     return sameButCreated(old, config) ? old : config;
   }
 
-  private async baseOf(stage: Stage): Promise<StageResult> {
+  private async baseOf(stage: Stage, platform: Platform): Promise<StageResult> {
     const b = stage.base;
     // BuildKit's empty image: WorkingDir "/" (PATH is added below for every stage)
-    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(hostPlatform()), '/'), layers: [], chain: '', key: 'scratch', origins: [] };
+    if (b.kind === 'scratch') return { config: withWorkdir(emptyConfig(platform), '/'), layers: [], chain: '', key: 'scratch', origins: [] };
     if (b.kind === 'stage') {
       const r = this.results.get(b.index);
       if (!r) throw new LbuildError(`stage ${b.index} was not built before stage ${stage.index}`);
       return r;
     }
-    const img = await this.imageByRef(b.ref, stage.from.line);
+    const img = await this.imageByRef(b.ref, stage.from.line, platform);
     const layers = [...img.config.rootfs.diff_ids];
     return { config: img.config, layers, chain: chainOf(layers), key: `image:${img.manifestDigest}`, origins: layers.map(() => null) };
   }
 
-  /** A base or --from image: from the store, else pulled (always checked with --pull). */
-  private imageByRef(ref: string, line: number): Promise<StoredImage> {
+  /** A base or --from image for a platform: from the store, else pulled (always checked with --pull). */
+  private imageByRef(ref: string, line: number, platform: Platform): Promise<StoredImage> {
     // stages built at once that name one image look it up (or pull it) once
-    let p = this.images.get(ref);
+    const id = `${ref} ${formatPlatform(platform)}`;
+    let p = this.images.get(id);
     if (!p) {
-      p = this.findImage(ref, line);
-      this.images.set(ref, p);
+      p = this.findImage(ref, line, platform);
+      this.images.set(id, p);
     }
     return p;
   }
 
-  private async findImage(ref: string, line: number): Promise<StoredImage> {
+  private async findImage(ref: string, line: number, platform: Platform): Promise<StoredImage> {
     const o = this.opts;
     const named = o.namedContexts?.get(ref);
     if (named?.kind === 'dir') throw new DockerfileError(this.plan.file, line, `${ref}: the build context ${ref} is a directory (${named.path}); only COPY --from can take it (an image: --build-context ${ref}=docker-image://REF)`);
     if (named?.kind === 'image') ref = named.ref;
+    const want = formatPlatform(platform);
     if (o.pull !== true) {
       const local = await o.store.getImage(ref).catch(() => undefined);
-      if (local) return local;
+      if (local) {
+        const have = configPlatform(local.config);
+        // an image of another platform under that name is not this build's base, and pulling
+        // over it would retag it behind the user's back: say what to do instead
+        if (!platformServes(have, platform)) {
+          throw new DockerfileError(this.plan.file, line, `image ${ref} in the store is ${formatPlatform(have)}, not ${want}: pull the ${want} one (lbuild pull --platform ${want} ${ref}), or name another image`);
+        }
+        return local;
+      }
       if (o.pull === 'never') throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store, and --pull=never forbids pulling it`);
     }
     try {
-      const v = o.progress.vertex(`[internal] pull ${ref}`);
-      const img = await pullImage(o.store, ref, { insecure: o.insecureRegistries ?? [], log: (l) => v.log(l) });
+      const v = o.progress.vertex(`[internal] pull ${ref}${samePlatform(platform, hostPlatform()) ? '' : ` (${want})`}`);
+      const img = await pullImage(o.store, ref, { insecure: o.insecureRegistries ?? [], log: (l) => v.log(l), platform });
       v.done();
       return img;
     } catch (e) {
@@ -301,15 +318,15 @@ export class Builder {
     }
   }
 
-  /** FROM --platform for another platform would silently build this host's: refuse it until multi-platform builds exist. */
-  private checkPlatform(stage: Stage): void {
-    if (stage.from.platform === undefined) return;
-    const want = this.plan.globals.expand(stage.from.platform, stage.from.line).toLowerCase();
-    const h = hostPlatform();
-    const host = hostPlatformString();
-    const [os, arch, variant] = want.split('/');
-    const same = os === h.os && (arch === undefined || arch === h.arch || (arch === 'x86_64' && h.arch === 'amd64') || (arch === 'aarch64' && h.arch === 'arm64')) && (variant === undefined || variant === h.variant);
-    if (!same) throw new DockerfileError(this.plan.file, stage.from.line, `FROM --platform=${want}: building for a platform other than this host's (${host}) is not supported yet`);
+  /** What a stage runs as: its FROM --platform (e.g. $BUILDPLATFORM), else the build's platform. */
+  private stagePlatform(stage: Stage): Platform {
+    if (stage.from.platform === undefined) return this.platform;
+    const text = this.plan.globals.expand(stage.from.platform, stage.from.line);
+    try {
+      return parsePlatform(text, 'FROM --platform');
+    } catch (e) {
+      throw new DockerfileError(this.plan.file, stage.from.line, e instanceof Error ? e.message : String(e));
+    }
   }
 
   /** The previous build's steps of a stage, aligned with this build's candidate layer steps. */
@@ -381,10 +398,10 @@ export class Builder {
 
   private async buildStage(stage: Stage): Promise<StageResult> {
     const o = this.opts;
-    this.checkPlatform(stage);
-    const base = await this.baseOf(stage);
+    const platform = this.stagePlatform(stage);
+    const base = await this.baseOf(stage, platform);
     const ev = startStage(this.plan, stage, base.config);
-    const state: StageState = { ...ev, layers: [...base.layers], chain: base.chain, key: base.key, origins: [...base.origins] };
+    const state: StageState = { ...ev, platform, layers: [...base.layers], chain: base.chain, key: base.key, origins: [...base.origins] };
     // leased under the collection lock: a concurrent rmi and prune cannot take the base from under the build
     await o.store.holdLayers(this.lease, base.layers);
     const total = 1 + ev.instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
@@ -453,14 +470,20 @@ export class Builder {
     return { config: state.config, layers: state.layers, chain: state.chain, key: state.key, origins: state.origins };
   }
 
-  /** The step kind's own module keys the step and knows how to run it. */
-  private prepare(instr: Instruction, state: StageState, stage: Stage): Promise<PreparedStep> {
-    const s: StepState = { config: state.config, scope: state.scope, parent: parentId(state.chain), epoch: this.epoch };
+  /**
+   * The step kind's own module keys the step and knows how to run it; a step for another
+   * platform than the host's has it in its key (the same instruction makes other bytes there).
+   */
+  private async prepare(instr: Instruction, state: StageState, stage: Stage): Promise<PreparedStep> {
+    const s: StepState = { config: state.config, scope: state.scope, parent: parentId(state.chain), epoch: this.epoch, platform: state.platform };
     const env = this.stepEnv();
-    if (instr.kind === 'RUN') return prepareRun(instr, s, stage, env);
-    if (instr.kind === 'COPY' || instr.kind === 'ADD') return prepareCopy(instr, s, stage, env);
-    if (instr.kind === 'WORKDIR') return Promise.resolve(prepareWorkdir(instr, s));
-    throw new LbuildError(`${instr.kind} does not make a layer`);
+    let p: PreparedStep;
+    if (instr.kind === 'RUN') p = await prepareRun(instr, s, stage, env);
+    else if (instr.kind === 'COPY' || instr.kind === 'ADD') p = await prepareCopy(instr, s, stage, env);
+    else if (instr.kind === 'WORKDIR') p = prepareWorkdir(instr, s);
+    else throw new LbuildError(`${instr.kind} does not make a layer`);
+    if (!samePlatform(state.platform, hostPlatform())) p.inputs = { ...p.inputs, platform: formatPlatform(state.platform) };
+    return p;
   }
 
   private stepEnv(): StepEnv {
@@ -500,7 +523,7 @@ export class Builder {
       return { id: `stage:${name}`, what: `stage ${name}`, layers: r.layers, chain: r.chain };
     }
     if (ref.kind === 'scratch') return { id: 'scratch', what: 'scratch', layers: [], chain: '' };
-    const img = await this.imageByRef(ref.ref, line);
+    const img = await this.imageByRef(ref.ref, line, this.stagePlatform(stage));
     const layers = [...img.config.rootfs.diff_ids];
     return { id: `image:${img.manifestDigest}`, what: `image ${ref.ref}`, layers, chain: chainOf(layers) };
   }

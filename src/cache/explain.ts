@@ -1,3 +1,4 @@
+import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import type { KeyInputs } from './key.js';
 
 /** A step as remembered in a build record. */
@@ -156,6 +157,11 @@ export function explainMiss(
 ): string {
   if (ctx.noCache) return '--no-cache';
   if (!prev) return 'not built before';
+  // first: a platform change also changes TARGETARCH and the like, which follow from it
+  if ((prev.inputs.platform ?? null) !== (cur.inputs.platform ?? null)) {
+    const host = formatPlatform(hostPlatform());
+    return changedPair('platform', prev.inputs.platform ?? host, cur.inputs.platform ?? host);
+  }
   if (!sameJson(prev.inputs.args, cur.inputs.args)) {
     const names = [...new Set([...Object.keys(prev.inputs.args), ...Object.keys(cur.inputs.args)])].sort();
     for (const n of names) {

@@ -19,11 +19,18 @@ export interface KeyInputs {
   args: Record<string, string>;
   /** digest of the selected context files (COPY/ADD from the context) */
   sources?: string;
+  /** the platform the step runs as, when it is not the host's (a host build's keys are as before) */
+  platform?: string;
 }
 
-/** key = H(version, parent content, normalized instruction, build args, epoch, sources), as JSON */
+/** key = H(version, parent content, normalized instruction, build args, epoch, sources[, platform]), as JSON */
 export function stepKey(inputs: KeyInputs): string {
-  return sha256(JSON.stringify({ v: KEY_VERSION, parent: inputs.parent, op: inputs.op, args: inputs.args, epoch: inputs.epoch ?? null, sources: inputs.sources ?? null })).slice(7);
+  return sha256(
+    JSON.stringify({
+      v: KEY_VERSION, parent: inputs.parent, op: inputs.op, args: inputs.args, epoch: inputs.epoch ?? null, sources: inputs.sources ?? null,
+      ...(inputs.platform !== undefined ? { platform: inputs.platform } : {}),
+    }),
+  ).slice(7);
 }
 
 /** The parent a step's key names: the chain ID of the layers it runs on. */

@@ -25,6 +25,7 @@ export const COMMAND_TEXT = {
   pull: { command: 'pull <ref>', describe: 'Pull an image from a registry (every blob verified; layers already present are skipped)' },
   push: { command: 'push <image> [ref]', describe: 'Push an image to a registry (as IMAGE, or as REF)' },
   fsck: { command: 'fsck', describe: 'Verify every blob, image and snapshot of the store (--repair removes what is broken)' },
+  binfmt: { command: 'binfmt', describe: 'QEMU handlers for RUN of other architectures: their state, and --install to register them (root)' },
   prune: { command: 'prune', describe: 'Remove dangling images, unused layers and stale build cache (--all: all build cache; --keep-storage SIZE: least recently used first)' },
 } as const;
 
@@ -52,6 +53,7 @@ export const COMMAND_LOADERS: Record<CommandName, () => Promise<Loaded>> = {
   pull: async () => (await import('./commands/registry.js')).pullCommand as unknown as Loaded,
   push: async () => (await import('./commands/registry.js')).pushCommand as unknown as Loaded,
   fsck: async () => (await import('./commands/maintenance.js')).fsckCommand as unknown as Loaded,
+  binfmt: async () => (await import('./commands/binfmt.js')).binfmtCommand as unknown as Loaded,
   prune: async () => (await import('./commands/maintenance.js')).pruneCommand as unknown as Loaded,
 };
 

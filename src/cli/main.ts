@@ -100,7 +100,7 @@ export async function main(args: string[]): Promise<number> {
   watchParent();
   // not root: the same command again inside the user's own user namespace (lint and help need no store)
   const word = firstWord(args);
-  const noStore = args.includes('--help') || args.includes('-h') || args.includes('--version') || ['lint', 'version', 'completion'].includes(word ?? '');
+  const noStore = args.includes('--help') || args.includes('-h') || args.includes('--version') || ['lint', 'version', 'completion', 'binfmt'].includes(word ?? '');
   if (needsRootless() && !noStore) {
     try {
       return await runRootless(process.argv.slice(1));
@@ -179,6 +179,13 @@ export async function main(args: string[]): Promise<number> {
  * success: until main() has settled, an exit is a failure.
  */
 let settled = false;
+// `lbuild images | head -1`: a reader that goes away early is not an error to show as a stack
+// trace; what is still to print is dropped and the command finishes its work
+for (const s of [process.stdout, process.stderr]) {
+  s.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  });
+}
 process.on('exit', (code) => {
   if (!settled && code === 0) {
     process.stderr.write('lbuild: the command stopped before finishing its work (an internal error; nothing was completed)\n');

@@ -1,6 +1,7 @@
 import { DockerfileError } from './errors.js';
 import type { ArgInstr, FromInstr, Instruction, ParsedDockerfile } from './instructions.js';
-import { PROXY_ARGS, type Scope, globalScope, platformArgs } from './scope.js';
+import { PROXY_ARGS, type Scope, globalScope } from './scope.js';
+import { type Platform, platformArgs } from '../oci/platform.js';
 
 export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
 
@@ -33,6 +34,8 @@ export interface BuildPlan {
 export interface PlanOptions {
   target?: string;
   buildArgs?: ReadonlyMap<string, string>;
+  /** the platform built for (TARGETPLATFORM…); default this host's */
+  platform?: Platform;
 }
 
 /** Display name of a stage as BuildKit prints it (`build`, or `stage-2`). */
@@ -77,7 +80,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions = {}): Bui
     } else current.instructions.push(ins);
   }
 
-  const globals = globalScope(file, parsed.escape, buildArgs, globalArgs);
+  const globals = globalScope(file, parsed.escape, buildArgs, globalArgs, opts.platform);
   for (const s of stages) {
     const image = globals.expand(s.from.image, s.from.line);
     if (image === '') throw new DockerfileError(file, s.from.line, `base name (${s.from.image}) should not be blank`);

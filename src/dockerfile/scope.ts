@@ -1,38 +1,13 @@
 import { DockerfileError } from './errors.js';
 import type { ArgInstr, CopyInstr, Instruction } from './instructions.js';
 import { ExpansionError, type Lookup, expandWord, expandWords } from './lexer.js';
+import { type Platform, platformArgs } from '../oci/platform.js';
 
 /** ARGs Docker defines without an ARG line: proxies (passed to RUN, kept out of history/keys) and platform. */
 export const PROXY_ARGS = [
   'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy',
   'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
 ] as const;
-
-const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-
-export function hostPlatform(): { os: string; arch: string; variant?: string } {
-  const arch = GO_ARCH[process.arch] ?? process.arch;
-  return arch === 'arm' ? { os: 'linux', arch, variant: 'v7' } : { os: 'linux', arch };
-}
-
-/** `linux/amd64`, `linux/arm/v7`: this host's platform as a string. */
-export function hostPlatformString(): string {
-  const p = hostPlatform();
-  return `${p.os}/${p.arch}${p.variant ? `/${p.variant}` : ''}`;
-}
-
-export function platformArgs(): Record<string, string> {
-  const p = hostPlatform();
-  const platform = hostPlatformString();
-  const out: Record<string, string> = {};
-  for (const side of ['BUILD', 'TARGET']) {
-    out[`${side}PLATFORM`] = platform;
-    out[`${side}OS`] = p.os;
-    out[`${side}ARCH`] = p.arch;
-    out[`${side}VARIANT`] = p.variant ?? '';
-  }
-  return out;
-}
 
 /** Variables in effect at a point of a stage: the image's ENV beats a same-named ARG, as in Docker. */
 export class Scope {
@@ -50,6 +25,8 @@ export class Scope {
     readonly globals?: Scope,
     /** names of build-args some ARG line declared (shared across scopes for the "unused" warning) */
     readonly consumed: Set<string> = new Set(),
+    /** the platform ARGs' values (BUILDPLATFORM, TARGETARCH, …): what a bare `ARG TARGETARCH` takes */
+    readonly platform: Readonly<Record<string, string>> = platformArgs(),
   ) {}
 
   readonly lookup: Lookup = (name) => {
@@ -84,7 +61,7 @@ export class Scope {
         this.consumed.add(a.name);
       } else if (a.default !== undefined) value = this.expand(a.default, instr.line);
       else if (this.globals?.args.has(a.name)) value = this.globals.args.get(a.name);
-      else if (a.name in platformArgs()) value = platformArgs()[a.name];
+      else if (a.name in this.platform) value = this.platform[a.name];
       this.args.set(a.name, value);
     }
   }
@@ -131,14 +108,15 @@ export class Scope {
 
   /** A child scope for a stage: fresh ARGs, ENV loaded by the caller from the base image. */
   child(): Scope {
-    return new Scope(this.file, this.escape, this.buildArgs, this.globals ?? this, this.consumed);
+    return new Scope(this.file, this.escape, this.buildArgs, this.globals ?? this, this.consumed, this.platform);
   }
 }
 
 /** The global scope: ARGs before the first FROM plus the platform ARGs, for FROM lines. */
-export function globalScope(file: string, escape: string, buildArgs: ReadonlyMap<string, string>, globalArgs: readonly ArgInstr[]): Scope {
-  const s = new Scope(file, escape, buildArgs);
-  for (const [k, v] of Object.entries(platformArgs())) s.args.set(k, buildArgs.get(k) ?? v);
+export function globalScope(file: string, escape: string, buildArgs: ReadonlyMap<string, string>, globalArgs: readonly ArgInstr[], target?: Platform): Scope {
+  const platform = platformArgs(target);
+  const s = new Scope(file, escape, buildArgs, undefined, new Set(), platform);
+  for (const [k, v] of Object.entries(platform)) s.args.set(k, buildArgs.get(k) ?? v);
   for (const a of globalArgs) s.declare(a);
   return s;
 }

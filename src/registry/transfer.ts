@@ -1,7 +1,7 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { hostPlatform } from '../dockerfile/scope.js';
+import { type Platform, configPlatform, formatPlatform, hostPlatform, platformServes, samePlatform } from '../oci/platform.js';
 import { DigestMismatchError, LbuildError } from '../errors.js';
 import { type Digest, hexOf, sha256, tapDigest } from '../oci/digest.js';
 import { gzipFile } from '../oci/layer-file.js';
@@ -19,6 +19,8 @@ import { layout } from '../store/layout.js';
 export interface TransferOptions extends ClientOptions {
   log?: (line: string) => void;
   gzipLevel?: number;
+  /** the platform to pick from a manifest list (default this host's) */
+  platform?: Platform;
 }
 
 function compressionOf(mediaType: string): Compression {
@@ -40,13 +42,13 @@ function verifyBytes(bytes: Buffer, expected: string | undefined, what: string):
   if (expected && sha256(bytes) !== expected) throw new DigestMismatchError(what, expected, sha256(bytes));
 }
 
-/** Pick the manifest for this host's platform from an index / manifest list. */
-function pickPlatform(index: ImageIndex, display: string): Descriptor {
-  const p = hostPlatform();
+/** Pick the manifest for a platform (this host's by default) from an index / manifest list. */
+function pickPlatform(index: ImageIndex, display: string, p: Platform = hostPlatform()): Descriptor {
+  const of = (m: Descriptor): Platform | undefined => (m.platform ? configPlatform(m.platform) : undefined);
   const hit =
-    index.manifests.find((m) => m.platform?.os === p.os && m.platform.architecture === p.arch && (!p.variant || m.platform.variant === p.variant)) ??
-    index.manifests.find((m) => m.platform?.os === p.os && m.platform.architecture === p.arch);
-  if (!hit) throw new LbuildError(`${display}: no image for ${p.os}/${p.arch} in its manifest list`);
+    index.manifests.find((m) => { const q = of(m); return q !== undefined && samePlatform(q, p); }) ??
+    index.manifests.find((m) => { const q = of(m); return q !== undefined && platformServes(q, p); });
+  if (!hit) throw new LbuildError(`${display}: no image for ${formatPlatform(p)} in its manifest list`);
   return hit;
 }
 
@@ -83,7 +85,7 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
   const resolved = sha256(bytes);
   let doc = parseManifestOrIndex(bytes, `manifest of ${ref.display}`);
   if ('index' in doc) {
-    const d = pickPlatform(doc.index, ref.display);
+    const d = pickPlatform(doc.index, ref.display, opts.platform);
     ({ bytes } = await client.getManifest(d.digest));
     verifyBytes(bytes, d.digest, `manifest of ${ref.display}`);
     doc = { manifest: parseManifest(bytes, `manifest of ${ref.display}`) };

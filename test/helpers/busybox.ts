@@ -72,3 +72,39 @@ export function storeFixture(ready: (dir: string, root: string) => void, check?:
     await fsp.rm(dir, { recursive: true, force: true });
   });
 }
+
+/**
+ * Debian's busybox-static for arm64, one file per machine: `dpkg --add-architecture arm64`, then
+ * `apt-get download busybox-static:arm64` from the mirror apt already uses (issue 19's set-up).
+ */
+export async function arm64Busybox(): Promise<string> {
+  const shared = path.join(os.tmpdir(), 'lbuild-test-busybox-arm64');
+  if (await fsp.access(shared).then(() => true, () => false)) return shared;
+  const dir = tempDir('lbuild-busybox-arm64-');
+  try {
+    const arches = await run('dpkg', ['--print-foreign-architectures']);
+    if (!arches.stdout.split('\n').includes('arm64')) {
+      const add = await run('dpkg', ['--add-architecture', 'arm64']);
+      if (add.exitCode !== 0) throw new Error(`dpkg --add-architecture arm64: ${add.stderr}`);
+      const up = await run('apt-get', ['update', '-qq']);
+      if (up.exitCode !== 0) throw new Error(`apt-get update: ${up.stderr}`);
+    }
+    let dl = await run('apt-get', ['download', '-qq', 'busybox-static:arm64'], { cwd: dir });
+    if (dl.exitCode !== 0) {
+      // the lists may predate the architecture
+      await run('apt-get', ['update', '-qq']);
+      dl = await run('apt-get', ['download', '-qq', 'busybox-static:arm64'], { cwd: dir });
+    }
+    if (dl.exitCode !== 0) throw new Error(`apt-get download busybox-static:arm64: ${dl.stderr}`);
+    const deb = (await fsp.readdir(dir)).find((f) => f.endsWith('_arm64.deb'));
+    if (!deb) throw new Error('apt-get download left no busybox-static arm64 package');
+    const x = await run('dpkg-deb', ['-x', path.join(dir, deb), path.join(dir, 'x')]);
+    if (x.exitCode !== 0) throw new Error(`dpkg-deb -x: ${x.stderr}`);
+    const tmp = `${shared}.${process.pid}.tmp`;
+    await fsp.copyFile(path.join(dir, 'x', 'bin', 'busybox'), tmp);
+    await fsp.rename(tmp, shared);
+    return shared;
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { sourcesDigest } from '../../context/checksum.js';
 import { cleanSource } from '../../context/select.js';
 import { DockerfileError } from '../../dockerfile/errors.js';
+import { LbuildError } from '../../errors.js';
+import { emulationProblem } from '../../runtime/emulation.js';
 import type { RunInstr } from '../../dockerfile/instructions.js';
 import type { Stage } from '../../dockerfile/plan.js';
 import { DEFAULT_PATH, runContainer, sandboxMounts } from '../../runtime/runc.js';
@@ -51,6 +53,9 @@ export async function prepareRun(instr: RunInstr, state: StepState, stage: Stage
     },
     createdBy: createdBy(instr, cfg.Shell, state.scope),
     execute: async (snap, log) => {
+      // another architecture runs under QEMU: say exactly what is missing before runc fails obscurely
+      const problem = emulationProblem(state.platform);
+      if (problem) throw new LbuildError(problem);
       const r = await runInSandbox(instr, state, stage, snap.merged, env, log);
       // a context bind is a copy made when the RUN started: key what that copy held
       const consumed = r.bindDigests.map((d, i) => d ?? (bindSources[i] as string));

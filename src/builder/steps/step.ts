@@ -8,6 +8,7 @@ import type { Stage } from '../../dockerfile/plan.js';
 import { commandArgv } from '../metadata.js';
 import type { Scope } from '../../dockerfile/scope.js';
 import type { ImageConfig } from '../../oci/types.js';
+import type { Platform } from '../../oci/platform.js';
 import type { ActiveSnapshot } from '../../snapshot/overlay.js';
 import type { Store } from '../../store/store.js';
 import type { SecretSource } from '../mounts.js';
@@ -50,6 +51,8 @@ export interface StepState {
   /** parentId() of the layers so far */
   parent: string;
   epoch: string | null;
+  /** what the stage runs as (FROM --platform, else the build's platform) */
+  platform: Platform;
 }
 
 export interface StepOutcome {

@@ -24,6 +24,7 @@ import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print, readStdin } from '../common.js';
 import { normalizeTag, parseReference } from '../../oci/reference.js';
+import { parsePlatforms } from '../../oci/platform.js';
 import { type Delivered, deliverOutputs, parseOutputs } from '../../image/outputs.js';
 import { COMMAND_TEXT } from '../command-list.js';
 
@@ -33,6 +34,7 @@ export interface BuildArgs extends GlobalArgs {
   file?: string;
   'build-arg'?: string[];
   target?: string;
+  platform?: string;
   cache: boolean;
   'nocache-filter'?: string[];
   progress: string;
@@ -67,6 +69,7 @@ export function buildOptions(y: Argv<GlobalArgs>): Argv<BuildArgs> {
     .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile (default: CONTEXT/Dockerfile)' })
     .option('build-arg', { type: 'string', describe: 'K=V build argument (repeatable)' })
     .option('target', { type: 'string', describe: 'stage to build' })
+    .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to build for (default this host\'s; env DOCKER_DEFAULT_PLATFORM); RUN of another architecture runs under QEMU' })
     .option('cache', { type: 'boolean', default: true, describe: 'use the layer cache (--no-cache to rebuild every step)' })
     .option('nocache-filter', { type: 'string', describe: 'stages not to take from the cache (given as --no-cache-filter)' })
     .option('progress', { type: 'string', choices: ['auto', 'plain', 'tty', 'json', 'rawjson', 'quiet'], default: 'auto' })
@@ -208,7 +211,11 @@ export const buildCommand: CommandModule<GlobalArgs, BuildArgs> = {
 async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   const parsed = parseDockerfile(df.text, df.display);
   const buildArgs = parsePairs(asArray(argv['build-arg']), '--build-arg', true);
-  const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs });
+  const platformText = argv.platform ?? process.env.DOCKER_DEFAULT_PLATFORM;
+  const platforms = platformText !== undefined && platformText !== '' ? parsePlatforms(platformText) : [];
+  if (platforms.length > 1) throw new UsageError(`--platform ${platformText}: one platform at a time for now`);
+  const platform = platforms[0];
+  const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs, ...(platform ? { platform } : {}) });
   if (argv['print-plan']) {
     print(renderPlan(plan));
     return;
@@ -258,6 +265,7 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
     allowInsecure: allowed(asArray(argv.allow)).has('security.insecure'),
     insecureRegistries: insecure,
     ...(imported ? { cacheFrom: imported } : {}),
+    ...(platform ? { platform } : {}),
     plan,
     secrets: new Map(asArray(argv.secret).map((x) => {
       try {

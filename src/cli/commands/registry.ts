@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { parsePlatform } from '../../oci/platform.js';
 import { pullImage, pushImage } from '../../registry/transfer.js';
 import { type GlobalArgs, asArray, openStore, print } from '../common.js';
 import { withSignalCleanup } from '../signals.js';
@@ -7,6 +8,7 @@ import { COMMAND_TEXT } from '../command-list.js';
 interface PullArgs extends GlobalArgs {
   ref: string;
   'insecure-registry'?: string[];
+  platform?: string;
 }
 
 interface PushArgs extends GlobalArgs {
@@ -23,10 +25,14 @@ const log = (l: string): void => {
 export const pullCommand: CommandModule<GlobalArgs, PullArgs> = {
   ...COMMAND_TEXT.pull,
   builder: (y: Argv<GlobalArgs>) =>
-    y.positional('ref', { type: 'string', demandOption: true }).option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' }) as Argv<PullArgs>,
+    y
+      .positional('ref', { type: 'string', demandOption: true })
+      .option('insecure-registry', { type: 'string', describe: 'host[:port] reached over plain HTTP (repeatable)' })
+      .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to take from a multi-platform image (default this host\'s)' }) as Argv<PullArgs>,
   handler: async (argv) => {
     const store = await openStore(argv);
-    const img = await withSignalCleanup(store.tmpDir, 'the pull', () => pullImage(store, argv.ref, { insecure: asArray(argv['insecure-registry']), log }));
+    const platform = argv.platform !== undefined ? parsePlatform(argv.platform) : undefined;
+    const img = await withSignalCleanup(store.tmpDir, 'the pull', () => pullImage(store, argv.ref, { insecure: asArray(argv['insecure-registry']), log, ...(platform ? { platform } : {}) }));
     print(img.id);
   },
 };

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { formatPlatform, parsePlatform, parsePlatforms, platformArgs } from '../src/oci/platform.js';
+import { arm64Busybox, importBusybox } from './helpers/busybox.js';
+import { lbuild, lbuildOk, removeDir, tempDir } from './helpers/cli.js';
+import { writeContext } from './helpers/context.js';
+
+// issue 19: builds for another platform, RUN under QEMU user emulation
+
+let dir: string;
+let root: string;
+let ctx: string;
+
+const DOCKERFILE = [
+  'FROM scratch',
+  'ARG TARGETARCH',
+  'ARG TARGETPLATFORM',
+  'COPY busybox-${TARGETARCH} /bin/busybox',
+  'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox uname -m > /arch; echo $TARGETPLATFORM > /target"]',
+  'CMD ["/bin/busybox", "cat", "/arch"]',
+].join('\n');
+
+before(async () => {
+  dir = tempDir('lbuild-platform-');
+  root = path.join(dir, 'store');
+  ctx = await writeContext(path.join(dir, 'ctx'), { Dockerfile: DOCKERFILE });
+  await fsp.copyFile(await arm64Busybox(), path.join(ctx, 'busybox-arm64'));
+  await fsp.copyFile('/bin/busybox', path.join(ctx, 'busybox-amd64'));
+  await fsp.chmod(path.join(ctx, 'busybox-arm64'), 0o755);
+  // lbuild's own helper registers Debian's qemu-user-static handlers with the fix-binary flag
+  const reg = await lbuild(root, ['binfmt', '--install']);
+  assert.equal(reg.exitCode, 0, `${reg.stderr} (apt-get install qemu-user-static)`);
+  await importBusybox(root, 'busybox:latest');
+});
+after(async () => {
+  await removeDir(dir);
+});
+
+test('19: platforms parse and normalise as containerd does; the platform ARGs follow --platform', () => {
+  assert.deepEqual(parsePlatform('linux/arm64/v8'), { os: 'linux', arch: 'arm64' });
+  assert.deepEqual(parsePlatform('aarch64'), { os: 'linux', arch: 'arm64' });
+  assert.deepEqual(parsePlatform('linux/arm'), { os: 'linux', arch: 'arm', variant: 'v7' });
+  assert.deepEqual(parsePlatform('linux/x86_64'), { os: 'linux', arch: 'amd64' });
+  assert.equal(formatPlatform(parsePlatform('linux/arm/v6')), 'linux/arm/v6');
+  assert.deepEqual(parsePlatforms('linux/amd64, linux/arm64,linux/amd64').map(formatPlatform), ['linux/amd64', 'linux/arm64']);
+  assert.throws(() => parsePlatform('windows/amd64'), /only linux images/);
+  assert.throws(() => parsePlatform('linux/sparc'), /unknown architecture sparc/);
+  const a = platformArgs(parsePlatform('linux/arm/v7'), parsePlatform('linux/amd64'));
+  assert.deepEqual([a.TARGETPLATFORM, a.TARGETARCH, a.TARGETVARIANT, a.BUILDPLATFORM, a.BUILDARCH], ['linux/arm/v7', 'arm', 'v7', 'linux/amd64', 'amd64']);
+});
+
+test('19: --platform linux/arm64 builds an arm64 image whose RUN ran under emulation; the host build stays apart in the cache', async () => {
+  const arm = await lbuildOk(root, ['build', '--progress', 'plain', '--platform', 'linux/arm64', '-t', 'mp:arm64', ctx]);
+  assert.match(arm.stderr, /cache miss: not built before/);
+  assert.equal((await lbuildOk(root, ['run', 'mp:arm64'])).stdout.trim(), 'aarch64');
+  assert.equal((await lbuildOk(root, ['run', 'mp:arm64', '/bin/busybox', 'cat', '/target'])).stdout.trim(), 'linux/arm64');
+  assert.equal((await lbuildOk(root, ['inspect', '-f', '{{.Os}}/{{.Architecture}}', 'mp:arm64'])).stdout.trim(), 'linux/arm64');
+  // the same Dockerfile for this host: another platform in every key, said as the reason
+  const host = await lbuildOk(root, ['build', '--progress', 'plain', '-t', 'mp:amd64', ctx]);
+  assert.equal(host.stderr.match(/cache miss: platform changed \(linux\/arm64 → linux\/amd64\)/g)?.length, 2, host.stderr);
+  assert.equal((await lbuildOk(root, ['run', 'mp:amd64'])).stdout.trim(), 'x86_64');
+  assert.equal((await lbuildOk(root, ['inspect', '-f', '{{.Architecture}}', 'mp:amd64'])).stdout.trim(), 'amd64');
+  // each platform's records stay: both rebuild from the cache (an explicit host platform is the host's)
+  for (const p of ['linux/arm64', 'linux/amd64']) {
+    const again = await lbuildOk(root, ['build', '--progress', 'plain', '--platform', p, ctx]);
+    assert.match(again.stderr, /cache: 2\/2 steps hit/, `${p}: ${again.stderr}`);
+  }
+});
+
+test('19: the cache does not change an arm64 build: cached and --no-cache give the same image (same SOURCE_DATE_EPOCH)', async () => {
+  const sde = ['--build-arg', 'SOURCE_DATE_EPOCH=1700000000'];
+  const cold = (await lbuildOk(root, ['build', '-q', '--no-cache', '--platform', 'linux/arm64', ...sde, ctx])).stdout.trim();
+  const cached = await lbuildOk(root, ['build', '--progress', 'plain', '--platform', 'linux/arm64', ...sde, ctx]);
+  assert.match(cached.stderr, /cache: 2\/2 steps hit/);
+  assert.equal(cached.stdout.trim(), cold);
+  const cold2 = (await lbuildOk(root, ['build', '-q', '--no-cache', '--platform', 'linux/arm64', ...sde, ctx])).stdout.trim();
+  assert.equal(cold2, cold, 'two cold builds agree');
+});
+
+test('19: FROM --platform=$BUILDPLATFORM runs natively inside a foreign build; a base image of another platform is refused by name', async () => {
+  const cross = await writeContext(path.join(dir, 'cross'), {
+    Dockerfile: [
+      'FROM --platform=$BUILDPLATFORM busybox:latest AS tools',
+      'ARG TARGETARCH',
+      'RUN uname -m > /built-on && echo $TARGETARCH > /built-for',
+      'FROM scratch',
+      'COPY busybox-arm64 /bin/busybox',
+      'COPY --from=tools /built-on /built-for /',
+      'RUN ["/bin/busybox", "uname", "-m"]',
+    ].join('\n'),
+  });
+  await fsp.copyFile(path.join(ctx, 'busybox-arm64'), path.join(cross, 'busybox-arm64'));
+  const r = await lbuildOk(root, ['build', '--progress', 'plain', '--platform', 'linux/arm64', '-t', 'cross:1', cross]);
+  assert.match(r.stderr, /aarch64/);
+  assert.equal((await lbuildOk(root, ['run', 'cross:1', '/bin/busybox', 'cat', '/built-on', '/built-for'])).stdout.trim(), 'x86_64\narm64');
+  // busybox:latest in the store is this host's: an arm64 stage cannot use it
+  const wrong = await writeContext(path.join(dir, 'wrong'), { Dockerfile: 'FROM busybox:latest\nRUN true\n' });
+  const refused = await lbuild(root, ['build', '--platform', 'linux/arm64', '--pull=never', wrong]);
+  assert.equal(refused.exitCode, 1);
+  assert.match(refused.stderr, /^lbuild: Dockerfile:1: image busybox:latest in the store is linux\/amd64, not linux\/arm64: pull the linux\/arm64 one/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1);
+});
+
+test('19: without a QEMU handler a foreign RUN fails in one line naming what to install; binfmt --install registers it again', async () => {
+  await fsp.writeFile('/proc/sys/fs/binfmt_misc/qemu-aarch64', '-1');
+  try {
+    const r = await lbuild(root, ['build', '--no-cache', '--platform', 'linux/arm64', ctx]);
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.stderr.trim().split('\n').pop(), 'lbuild: Dockerfile:5: RUN for linux/arm64 needs QEMU user emulation: no binfmt_misc handler for aarch64; as root, apt-get install qemu-user-static, then lbuild binfmt --install');
+    const status = await lbuildOk(root, ['binfmt']);
+    assert.match(status.stdout, /linux\/arm64\s+qemu-aarch64\s+missing/);
+  } finally {
+    const again = await lbuildOk(root, ['binfmt', '--install']);
+    assert.match(again.stdout, /registered: arm64/);
+    assert.match(again.stdout, /linux\/arm64\s+qemu-aarch64\s+ready/);
+  }
+});
