@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatPlatform, parsePlatform, parsePlatforms, platformArgs } from '../src/oci/platform.js';
 import { arm64Busybox, importBusybox } from './helpers/busybox.js';
-import { lbuild, lbuildOk, removeDir, tempDir } from './helpers/cli.js';
+import { lbuild, lbuildOk, removeDir, run, tempDir } from './helpers/cli.js';
+import { startDockerd } from './helpers/dockerd.js';
+import { startRegistry } from './helpers/registry.js';
 import { writeContext } from './helpers/context.js';
 
 // issue 19: builds for another platform, RUN under QEMU user emulation
@@ -115,5 +117,78 @@ test('19: without a QEMU handler a foreign RUN fails in one line naming what to 
     const again = await lbuildOk(root, ['binfmt', '--install']);
     assert.match(again.stdout, /registered: arm64/);
     assert.match(again.stdout, /linux\/arm64\s+qemu-aarch64\s+ready/);
+  }
+});
+
+test('19: one build, two platforms: an OCI index in the store, pushed, and picked right by skopeo and dockerd; $BUILDPLATFORM stages build once', async () => {
+  const reg = await startRegistry(dir);
+  const dockerd = await startDockerd(dir);
+  try {
+    const multi = await writeContext(path.join(dir, 'multi'), {
+      Dockerfile: [
+        'FROM --platform=$BUILDPLATFORM busybox:latest AS tools',
+        'RUN uname -m > /built-on',
+        'FROM scratch',
+        'ARG TARGETARCH',
+        'COPY busybox-${TARGETARCH} /bin/busybox',
+        'COPY --from=tools /built-on /built-on',
+        'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox uname -m > /arch"]',
+        'CMD ["/bin/busybox", "cat", "/arch"]',
+      ].join('\n'),
+    });
+    for (const a of ['amd64', 'arm64']) await fsp.copyFile(path.join(ctx, `busybox-${a}`), path.join(multi, `busybox-${a}`));
+    const name = `${reg.host}/team/multi:1`;
+    const ociOut = path.join(dir, 'multi-oci.tar');
+    const r = await lbuildOk(root, ['build', '--progress', 'plain', '--platform', 'linux/amd64,linux/arm64', '-t', name, '--push', '-o', `type=oci,dest=${ociOut}`, multi]);
+    // each platform's steps are named by it; the host-platform tools stage ran once, then hit
+    assert.match(r.stderr, /\[linux\/amd64 tools 2\/2\] RUN uname -m > \/built-on\n#\d+ \d+\.\d+ cache miss/);
+    assert.match(r.stderr, /\[linux\/arm64 tools 2\/2\] RUN uname -m > \/built-on\n#\d+ CACHED/);
+    assert.match(r.stderr, /writing image index sha256:[0-9a-f]{64} \(linux\/amd64, linux\/arm64\)/);
+    const indexDigest = r.stdout.trim();
+    assert.match(indexDigest, /^sha256:[0-9a-f]{64}$/);
+    // the store: one row with both platforms, inspect names the index and lists them
+    const rows = JSON.parse((await lbuildOk(root, ['images', '--format', 'json'])).stdout) as { Repository: string; Id: string; Platforms: string[] }[];
+    const row = rows.find((x) => x.Repository === `${reg.host}/team/multi`);
+    assert.deepEqual(row && { Id: row.Id, Platforms: row.Platforms }, { Id: indexDigest, Platforms: ['linux/amd64', 'linux/arm64'] });
+    assert.equal((await lbuildOk(root, ['inspect', '-f', '{{.Id}} {{json .Platforms}}', name])).stdout.trim(), `${indexDigest} ["linux/amd64","linux/arm64"]`);
+    // lbuild run takes this host's image of it
+    assert.equal((await lbuildOk(root, ['run', name])).stdout.trim(), 'x86_64');
+    // the registry holds an OCI index with both platforms; skopeo picks each
+    const raw = JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`])).stdout) as { mediaType: string; manifests: { platform: { architecture: string } }[] };
+    assert.equal(raw.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual(raw.manifests.map((m) => m.platform.architecture), ['amd64', 'arm64']);
+    const arm = JSON.parse((await run('skopeo', ['inspect', '--override-arch', 'arm64', '--tls-verify=false', `docker://${name}`])).stdout) as { Architecture: string };
+    assert.equal(arm.Architecture, 'arm64');
+    // dockerd pulls the platform it is asked for and runs it (arm64 under the same emulation)
+    for (const [p, want] of [['linux/arm64', 'aarch64'], ['linux/amd64', 'x86_64']] as const) {
+      const out = await dockerd.docker(['run', '--rm', '--platform', p, name]);
+      assert.equal(out.exitCode, 0, out.stderr);
+      assert.equal(out.stdout.trim(), want);
+    }
+    const builtOn = await dockerd.docker(['run', '--rm', '--platform', 'linux/arm64', name, '/bin/busybox', 'cat', '/built-on']);
+    assert.equal(builtOn.stdout.trim(), 'x86_64', 'the tools stage ran on the build platform');
+    // the OCI layout output holds the index too
+    const fromLayout = JSON.parse((await run('skopeo', ['inspect', '--override-arch', 'arm64', `oci-archive:${ociOut}:1`])).stdout) as { Architecture: string };
+    assert.equal(fromLayout.Architecture, 'arm64');
+    // save: OCI keeps every platform, a docker-archive cannot and says so in one line
+    const saved = path.join(dir, 'multi-saved.tar');
+    await lbuildOk(root, ['save', '--format', 'oci', '-o', saved, name]);
+    assert.equal((JSON.parse((await run('skopeo', ['inspect', '--override-arch', 'arm64', `oci-archive:${saved}:1`])).stdout) as { Architecture: string }).Architecture, 'arm64');
+    const dockerFormat = await lbuild(root, ['save', '-o', path.join(dir, 'no.tar'), name]);
+    assert.equal(dockerFormat.exitCode, 2);
+    assert.match(dockerFormat.stderr, /^lbuild: .*a docker-archive holds one platform per image; use the OCI format/);
+    const load = await lbuild(root, ['build', '--platform', 'linux/amd64,linux/arm64', '--load', multi]);
+    assert.equal(load.exitCode, 2);
+    assert.match(load.stderr.trim(), /^lbuild: --load takes one platform's image: build one --platform for it, or deliver all of them with --push or --output type=oci$/);
+    // prune keeps a tagged index and its images; rmi removes them together
+    await lbuildOk(root, ['prune', '-f']);
+    assert.equal((await lbuildOk(root, ['inspect', '-f', '{{.Id}}', name])).stdout.trim(), indexDigest);
+    const rmi = await lbuildOk(root, ['rmi', name]);
+    assert.match(rmi.stdout, new RegExp(`Deleted: ${indexDigest}`));
+    assert.equal((await lbuild(root, ['inspect', name])).exitCode, 1);
+    assert.equal((await lbuildOk(root, ['run', 'busybox:latest', 'uname', '-m'])).stdout.trim(), 'x86_64', 'other images stay');
+  } finally {
+    await dockerd.stop();
+    await reg.stop();
   }
 });

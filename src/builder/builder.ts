@@ -75,6 +75,8 @@ export interface BuildOptions {
   plan?: BuildPlan;
   /** --platform: what the image is for (default this host's) */
   platform?: Platform;
+  /** put before every stage name (a build of several platforms names each one's stages apart) */
+  labelPrefix?: string;
 }
 
 /** One layer step of the build, for reports (DESIGN.md section 7). */
@@ -178,7 +180,7 @@ export class Builder {
   async exportRecords(mode: 'min' | 'max'): Promise<CacheRecord[]> {
     // min: the steps of the target stage and the stages it is built FROM (its layers' chain)
     const chain = new Set<string>();
-    for (let st: Stage | undefined = this.plan.stages[this.plan.target]; st; st = st.base.kind === 'stage' ? this.plan.stages[st.base.index] : undefined) chain.add(stageLabel(st));
+    for (let st: Stage | undefined = this.plan.stages[this.plan.target]; st; st = st.base.kind === 'stage' ? this.plan.stages[st.base.index] : undefined) chain.add(this.labelOf(st));
     const out: CacheRecord[] = [];
     for (const s of this.recorded) {
       const r = await this.cache.get(s.key);
@@ -216,7 +218,7 @@ export class Builder {
     const started = Date.now();
     this.buildStart = started;
     await this.lease.start();
-    const targetLabel = stageLabel(this.plan.stages[this.plan.target] as Stage);
+    const targetLabel = this.labelOf(this.plan.stages[this.plan.target] as Stage);
     this.previous = await traced('previous build record', () => this.records.last(o.dockerfilePath, targetLabel));
     this.statCache = await traced('stat cache', () => StatCache.open(o.store.root, this.contextRoot));
     try {
@@ -318,6 +320,14 @@ export class Builder {
     }
   }
 
+  /**
+   * A stage's name in progress, reports and build records: with the platform in front when one
+   * build makes several (`linux/arm64 build`), so each platform has its own records.
+   */
+  private labelOf(stage: Stage): string {
+    return this.opts.labelPrefix ? `${this.opts.labelPrefix} ${stageLabel(stage)}` : stageLabel(stage);
+  }
+
   /** What a stage runs as: its FROM --platform (e.g. $BUILDPLATFORM), else the build's platform. */
   private stagePlatform(stage: Stage): Platform {
     if (stage.from.platform === undefined) return this.platform;
@@ -389,7 +399,7 @@ export class Builder {
       return p;
     };
     await Promise.allSettled(order.map(run));
-    const pos = (label: string): number => order.findIndex((i) => stageLabel(this.plan.stages[i] as Stage) === label);
+    const pos = (label: string): number => order.findIndex((i) => this.labelOf(this.plan.stages[i] as Stage) === label);
     const byPlan = <T extends { stage: string; index: number }>(a: T, b: T): number => pos(a.stage) - pos(b.stage) || a.index - b.index;
     this.steps.sort(byPlan);
     this.recorded.sort(byPlan);
@@ -405,7 +415,7 @@ export class Builder {
     // leased under the collection lock: a concurrent rmi and prune cannot take the base from under the build
     await o.store.holdLayers(this.lease, base.layers);
     const total = 1 + ev.instructions.filter((i) => LAYER_KINDS.has(i.kind) && !(i.kind === 'WORKDIR' && i.path === '/')).length;
-    const label = stageLabel(stage);
+    const label = this.labelOf(stage);
     const previous = this.alignPrevious(label, ev.instructions);
     const bypass = o.noCache === true || (o.noCacheFilter ?? []).some((f) => f.toLowerCase() === label || f === String(stage.index) || f.toLowerCase() === stage.name);
     const fromName = stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'stage' ? stageLabel(this.plan.stages[stage.base.index] as Stage) : 'scratch';
@@ -431,7 +441,7 @@ export class Builder {
           at: { label, index: n, line: instr.line, instruction: recordedText(instr.text), firstInStage: n === 2 },
           previous: previous.get(instr),
           ...(state.lastStep?.missed ? { parentMissed: { index: state.lastStep.index } } : {}),
-          ...(stage.base.kind === 'stage' ? { baseStage: stageLabel(this.plan.stages[stage.base.index] as Stage) } : {}),
+          ...(stage.base.kind === 'stage' ? { baseStage: this.labelOf(this.plan.stages[stage.base.index] as Stage) } : {}),
           vertex: v,
         });
         this.recorded.push(r.recorded);

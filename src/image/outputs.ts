@@ -6,10 +6,10 @@ import type { Digest } from '../oci/digest.js';
 import { isWhiteoutDevice, packTree } from '../diff/tarwriter.js';
 import { applyLayer } from '../snapshot/apply.js';
 import { Snapshotter } from '../snapshot/overlay.js';
-import type { Store, StoredImage } from '../store/store.js';
+import type { Store, StoredImage, StoredIndex } from '../store/store.js';
 import { pushImage, type TransferOptions } from '../registry/transfer.js';
 import { dockerSocket, loadIntoDocker } from './docker-daemon.js';
-import { FORMATS, exportImage } from './transfer.js';
+import { FORMATS, exportImage, exportIndex } from './transfer.js';
 
 /*
  * Where a build's result goes besides the store, as `docker build -o/--push/--load` name it:
@@ -93,6 +93,39 @@ async function filesystemTar(root: string, dest: string): Promise<void> {
     await sink.abort();
     throw e;
   }
+}
+
+/** What a build of several platforms can deliver: an index (OCI layout, registry, the store), not one filesystem or a docker-archive. */
+export function checkMultiOutputs(outputs: readonly Output[]): void {
+  for (const o of outputs) {
+    if (o.type === 'local' || o.type === 'tar' || o.type === 'docker' || o.type === 'load') {
+      const name = o.type === 'load' ? '--load' : `--output type=${o.type}`;
+      throw new UsageError(`${name} takes one platform's image: build one --platform for it, or deliver all of them with --push or --output type=oci`);
+    }
+  }
+}
+
+/** A multi-platform result's outputs (checkMultiOutputs said which can be). */
+export async function deliverIndexOutputs(store: Store, index: StoredIndex, outputs: readonly Output[], opts: TransferOptions & { log: (line: string) => void }): Promise<Delivered> {
+  checkMultiOutputs(outputs);
+  const done: Delivered = { pushed: [] };
+  for (const o of outputs) {
+    if (o.type === 'oci') {
+      await FORMATS.oci.write([await exportIndex(store, index)], o.dest, store.tmpDir);
+      opts.log(`exported the image index (OCI layout) to ${o.dest === '-' ? 'standard output' : o.dest}`);
+    } else if (o.type === 'image') {
+      const names = o.names.length ? o.names : index.tags;
+      if (o.push && names.length === 0) throw new UsageError('--push: the image has no name to push to (give -t NAME)');
+      for (const n of names) {
+        if (!index.tags.includes(n)) await store.tag(index.digest, n);
+        if (!o.push) continue;
+        const r = await pushImage(store, n, undefined, opts);
+        done.pushed.push({ name: n, digest: r.digest });
+        opts.log(`pushed ${n}@${r.digest}`);
+      }
+    }
+  }
+  return done;
 }
 
 export async function deliverOutputs(store: Store, image: StoredImage, outputs: readonly Output[], opts: TransferOptions & { log: (line: string) => void }): Promise<Delivered> {

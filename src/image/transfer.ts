@@ -4,13 +4,13 @@ import { DigestMismatchError, LbuildError, UsageError } from '../errors.js';
 import { dockerArchive } from '../oci/docker-archive.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import { normalizeTag } from '../oci/reference.js';
-import type { ArchiveFormat, ExportImage } from '../oci/formats.js';
+import type { ArchiveFormat, ExportImage, ExportIndex, ExportItem } from '../oci/formats.js';
 import { ociLayout } from '../oci/oci-layout.js';
 import type { ImageConfig } from '../oci/types.js';
 import { UnpackedArchive } from '../oci/archive-io.js';
 import { parseImageConfig } from '../oci/validate.js';
 import type { StagedBlob } from '../store/content.js';
-import type { Store, StoredImage } from '../store/store.js';
+import type { Store, StoredImage, StoredIndex } from '../store/store.js';
 import { tempName } from '../util/fsx.js';
 
 export const FORMATS: Record<'docker' | 'oci', ArchiveFormat> = { docker: dockerArchive, oci: ociLayout };
@@ -29,10 +29,23 @@ export async function exportImage(store: Store, img: StoredImage): Promise<Expor
   };
 }
 
+/** A multi-platform image on its way out: its platform images, untagged, under the index's tags. */
+export async function exportIndex(store: Store, index: StoredIndex, tags: string[] = index.tags): Promise<ExportIndex> {
+  const images: ExportImage[] = [];
+  for (const img of index.images) images.push({ ...(await exportImage(store, img)), tags: [] });
+  return { tags, images };
+}
+
 /** `lbuild save`: images (by name or ID) into one archive of the chosen format. */
 export async function saveImages(store: Store, refs: readonly string[], out: string, format: 'docker' | 'oci'): Promise<void> {
-  const images: ExportImage[] = [];
+  const images: ExportItem[] = [];
   for (const r of refs) {
+    const index = await store.getIndex(r);
+    if (index) {
+      const tag = tagOf(r);
+      images.push(await exportIndex(store, index, tag && index.tags.includes(tag) ? [tag] : index.tags));
+      continue;
+    }
     const img = await store.getImage(r);
     const exp = await exportImage(store, img);
     // a save by tag carries that tag only; by ID, all of the image's tags (as docker save)

@@ -1,7 +1,7 @@
-import { LbuildError } from '../errors.js';
+import { LbuildError, UsageError } from '../errors.js';
 import { type ArchiveEntry, type ArchiveOut, type UnpackedArchive, writeArchive } from './archive-io.js';
 import { type Digest, hexOf, isDigest } from './digest.js';
-import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
+import { type ArchiveFormat, type ArchivedImage, type ExportImage, type ExportItem, isExportIndex } from './formats.js';
 import { openLayerFile } from './layer-file.js';
 
 /** `manifest.json` of `docker save` / `docker load`. */
@@ -18,7 +18,12 @@ interface DockerManifestEntry {
 export const dockerArchive: ArchiveFormat = {
   name: 'docker',
 
-  async write(images: readonly ExportImage[], out: ArchiveOut): Promise<void> {
+  async write(items: readonly ExportItem[], out: ArchiveOut): Promise<void> {
+    const images: ExportImage[] = [];
+    for (const item of items) {
+      if (isExportIndex(item)) throw new UsageError(`${item.tags[0] ?? 'a multi-platform image'}: a docker-archive holds one platform per image; use the OCI format (save --format oci, -o type=oci) for all of them`);
+      images.push(item);
+    }
     const manifest: DockerManifestEntry[] = [];
     const repositories: Record<string, Record<string, string>> = {};
     const written = new Set<string>();

@@ -12,6 +12,18 @@ export interface ExportImage {
   layers: { diffId: Digest; file: string; size: number }[];
 }
 
+/** A multi-platform image on its way out: its platform images (untagged) under one index, which the tags name. */
+export interface ExportIndex {
+  tags: string[];
+  images: ExportImage[];
+}
+
+export type ExportItem = ExportImage | ExportIndex;
+
+export function isExportIndex(x: ExportItem): x is ExportIndex {
+  return 'images' in x;
+}
+
 /** An image read from an archive: nothing verified yet except what `read` says it checked. */
 export interface ArchivedImage {
   configBytes: Buffer;
@@ -25,7 +37,8 @@ export interface ArchivedImage {
 /** One adapter per archive format: write a set of images, recognise and read an unpacked archive (never a host path). */
 export interface ArchiveFormat {
   readonly name: 'docker' | 'oci';
-  write(images: readonly ExportImage[], out: ArchiveOut, tmpDir: string): Promise<void>;
+  /** an index only where the format can hold one (OCI); docker-archive refuses it */
+  write(images: readonly ExportItem[], out: ArchiveOut, tmpDir: string): Promise<void>;
   recognizes(archive: UnpackedArchive): boolean;
   read(archive: UnpackedArchive): Promise<ArchivedImage[]>;
 }

@@ -2,7 +2,7 @@ import { DigestMismatchError, LbuildError } from '../errors.js';
 import { type ArchiveEntry, type ArchiveOut, type UnpackedArchive, writeArchive } from './archive-io.js';
 import { promises as fsp } from 'node:fs';
 import { type Digest, fileDigest, hexOf, sha256 } from './digest.js';
-import type { ArchiveFormat, ArchivedImage, ExportImage } from './formats.js';
+import { type ArchiveFormat, type ArchivedImage, type ExportImage, type ExportItem, isExportIndex } from './formats.js';
 import { gzipFile, openLayerFile, removeFiles } from './layer-file.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from './types.js';
 import { parseManifestOrIndex } from './validate.js';
@@ -14,14 +14,19 @@ const CONTAINERD_NAME = 'io.containerd.image.name';
 export const ociLayout: ArchiveFormat = {
   name: 'oci',
 
-  async write(images: readonly ExportImage[], out: ArchiveOut, tmpDir: string): Promise<void> {
+  async write(items: readonly ExportItem[], out: ArchiveOut, tmpDir: string): Promise<void> {
     const temps: string[] = [];
     try {
       const entries: ArchiveEntry[] = [{ name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }];
       const written = new Set<string>();
       const gz = new Map<Digest, { file: string; digest: Digest; size: number }>();
-      const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-      for (const img of images) {
+      const blob = (name: string, entry: () => ArchiveEntry): void => {
+        if (written.has(name)) return;
+        written.add(name);
+        entries.push(entry());
+      };
+      /** an image's blobs into the layout; its manifest's descriptor */
+      const addImage = async (img: ExportImage): Promise<Descriptor> => {
         const layers: Descriptor[] = [];
         for (const l of img.layers) {
           let c = gz.get(l.diffId);
@@ -31,11 +36,8 @@ export const ociLayout: ArchiveFormat = {
             gz.set(l.diffId, c);
           }
           layers.push({ mediaType: MediaType.ociLayerGzip, digest: c.digest, size: c.size });
-          const name = `blobs/sha256/${hexOf(c.digest)}`;
-          if (!written.has(name)) {
-            written.add(name);
-            entries.push({ name, file: c.file, size: c.size });
-          }
+          const done = c;
+          blob(`blobs/sha256/${hexOf(c.digest)}`, () => ({ name: `blobs/sha256/${hexOf(done.digest)}`, file: done.file, size: done.size }));
         }
         const manifest: Manifest = {
           schemaVersion: 2,
@@ -45,18 +47,27 @@ export const ociLayout: ArchiveFormat = {
         };
         const mbytes = Buffer.from(JSON.stringify(manifest));
         const mdigest = sha256(mbytes);
-        for (const [name, data] of [
-          [`blobs/sha256/${hexOf(img.id)}`, img.configBytes],
-          [`blobs/sha256/${hexOf(mdigest)}`, mbytes],
-        ] as const) {
-          if (!written.has(name)) {
-            written.add(name);
-            entries.push({ name, data });
+        blob(`blobs/sha256/${hexOf(img.id)}`, () => ({ name: `blobs/sha256/${hexOf(img.id)}`, data: img.configBytes }));
+        blob(`blobs/sha256/${hexOf(mdigest)}`, () => ({ name: `blobs/sha256/${hexOf(mdigest)}`, data: mbytes }));
+        return { mediaType: MediaType.ociManifest, digest: mdigest, size: mbytes.length };
+      };
+      const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+      for (const item of items) {
+        let desc: Descriptor;
+        if (isExportIndex(item)) {
+          // a multi-platform image: an index blob over the platform manifests, which index.json names
+          const sub: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+          for (const img of item.images) {
+            const d = await addImage(img);
+            sub.manifests.push({ ...d, platform: { architecture: img.config.architecture, os: img.config.os, ...(img.config.variant ? { variant: img.config.variant } : {}) } });
           }
-        }
-        const desc: Descriptor = { mediaType: MediaType.ociManifest, digest: mdigest, size: mbytes.length };
-        if (img.tags.length === 0) index.manifests.push(desc);
-        for (const t of img.tags) {
+          const ibytes = Buffer.from(JSON.stringify(sub));
+          const idigest = sha256(ibytes);
+          blob(`blobs/sha256/${hexOf(idigest)}`, () => ({ name: `blobs/sha256/${hexOf(idigest)}`, data: ibytes }));
+          desc = { mediaType: MediaType.ociIndex, digest: idigest, size: ibytes.length };
+        } else desc = await addImage(item);
+        if (item.tags.length === 0) index.manifests.push(desc);
+        for (const t of item.tags) {
           index.manifests.push({ ...desc, annotations: { [CONTAINERD_NAME]: t, [REF_NAME]: t.slice(t.lastIndexOf(':') + 1) } });
         }
       }

@@ -9,7 +9,7 @@ import { normalizeTag } from '../oci/reference.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from '../oci/types.js';
 import { parseImageConfig, parseManifest, parseManifestOrIndex } from '../oci/validate.js';
 import type { StagedBlob } from '../store/content.js';
-import type { Store, StoredImage } from '../store/store.js';
+import type { Store, StoredImage, StoredIndex } from '../store/store.js';
 import { decompress, type Compression } from '../util/decompress.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { type ClientOptions, RegistryClient, RegistryError, type RequestBody } from './client.js';
@@ -187,10 +187,22 @@ export async function uploadIfMissing(client: RegistryClient, store: Store, dige
 
 /** `lbuild push IMAGE [REF]`: gzip layers (once per store), upload what the registry lacks, then the manifest. */
 export async function pushImage(store: Store, image: string, target: string | undefined, opts: TransferOptions = {}): Promise<{ ref: RemoteRef; digest: Digest }> {
+  const index = await store.getIndex(image);
+  if (index) return pushIndex(store, index, target ?? image, opts);
   const img = await store.getImage(image);
   const ref = resolveRemote(target ?? image);
   if (ref.digest || !ref.tag) throw new LbuildError(`push ${ref.display}: give a tag to push to`);
   const client = new RegistryClient(ref, opts);
+  const pushed = await pushManifestOf(store, client, ref, img, ref.tag, opts);
+  await store.addRepoDigest(img.id, `${repoName(ref)}@${pushed.digest}`);
+  return { ref, digest: pushed.digest };
+}
+
+/**
+ * An image's layers (gzip; mounted or skipped where the registry has them), config and
+ * manifest into the repository, the manifest under `reference` (a tag, or its own digest).
+ */
+async function pushManifestOf(store: Store, client: RegistryClient, ref: RemoteRef, img: StoredImage, reference: string | undefined, opts: TransferOptions): Promise<{ digest: Digest; size: number }> {
   const log = opts.log ?? (() => undefined);
   // layers pulled from this registry are mounted from their repository (or already there)
   const descriptors = new Map<Digest, Descriptor>();
@@ -218,8 +230,26 @@ export async function pushImage(store: Store, image: string, target: string | un
     layers,
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
-  await client.putManifest(ref.tag, bytes, MediaType.ociManifest);
-  log(`${ref.tag}: digest: ${sha256(bytes)} size: ${bytes.length}`);
-  await store.addRepoDigest(img.id, `${repoName(ref)}@${sha256(bytes)}`);
+  const digest = sha256(bytes);
+  await client.putManifest(reference ?? digest, bytes, MediaType.ociManifest);
+  log(`${reference ?? hexOf(digest).slice(0, 12)}: digest: ${digest} size: ${bytes.length}`);
+  return { digest, size: bytes.length };
+}
+
+/** A multi-platform image: each platform's manifest by digest, then an OCI index of them under the tag. */
+export async function pushIndex(store: Store, index: StoredIndex, target: string, opts: TransferOptions = {}): Promise<{ ref: RemoteRef; digest: Digest }> {
+  const ref = resolveRemote(target);
+  if (ref.digest || !ref.tag) throw new LbuildError(`push ${ref.display}: give a tag to push to`);
+  const client = new RegistryClient(ref, opts);
+  const manifests: Descriptor[] = [];
+  for (const img of index.images) {
+    const m = await pushManifestOf(store, client, ref, img, undefined, opts);
+    const p = configPlatform(img.config);
+    manifests.push({ mediaType: MediaType.ociManifest, digest: m.digest, size: m.size, platform: { architecture: p.arch, os: p.os, ...(p.variant ? { variant: p.variant } : {}) } });
+  }
+  const doc: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
+  const bytes = Buffer.from(JSON.stringify(doc));
+  await client.putManifest(ref.tag, bytes, MediaType.ociIndex);
+  (opts.log ?? (() => undefined))(`${ref.tag}: digest: ${sha256(bytes)} size: ${bytes.length} (index of ${manifests.length} platforms)`);
   return { ref, digest: sha256(bytes) };
 }

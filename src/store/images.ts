@@ -12,12 +12,32 @@ export interface ImageRecord {
   repoDigests?: string[];
 }
 
+/** A multi-platform image: an OCI image index over images of the store, one per platform. */
+export interface IndexRecord {
+  /** the platform images (image IDs), in the index's order */
+  images: Digest[];
+  added: string;
+}
+
 /** On-disk shape of `images.json`, version 1. Image IDs are config digests, as Docker's. */
 export interface ImageIndexFile {
   version: 1;
   images: Record<string, ImageRecord>;
-  /** `name:tag` → image ID */
+  /** `name:tag` → image ID, or the digest of an index in `indexes` */
   tags: Record<string, Digest>;
+  /** multi-platform images by the digest of their OCI index (absent in stores that never had one) */
+  indexes?: Record<string, IndexRecord>;
+}
+
+/** Image IDs a tag keeps: those tagged, and the platform images of tagged indexes. */
+export function taggedImages(idx: ImageIndexFile): Set<Digest> {
+  const out = new Set<Digest>();
+  for (const t of Object.values(idx.tags)) {
+    const index = idx.indexes?.[t];
+    if (index) for (const id of index.images) out.add(id);
+    else out.add(t);
+  }
+  return out;
 }
 
 const EMPTY: ImageIndexFile = { version: 1, images: {}, tags: {} };

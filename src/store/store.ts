@@ -7,12 +7,13 @@ import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { dirSize } from '../analyze/df.js';
 import { traced } from '../util/trace.js';
 import { normalizeTag } from '../oci/reference.js';
-import { type Descriptor, type ImageConfig, type Manifest, MediaType } from '../oci/types.js';
+import { type Descriptor, type ImageConfig, type ImageIndex as OciIndex, type Manifest, MediaType } from '../oci/types.js';
 import { CacheIndex } from './cache.js';
 import { type Lease, gcRunning, liveLeases } from './leases.js';
 import { pauseForTests } from '../util/testhooks.js';
 import { ContentStore } from './content.js';
-import { ImageIndex, type ImageIndexFile } from './images.js';
+import { ImageIndex, type ImageIndexFile, taggedImages } from './images.js';
+import { type Platform, configPlatform, hostPlatform, platformServes } from '../oci/platform.js';
 import { SnapshotStore } from './snapshots.js';
 import { PRIVATE_DIRS, layout } from './layout.js';
 import { inUserNamespace } from '../runtime/rootless.js';
@@ -29,6 +30,15 @@ export interface StoredImage {
   added: string;
   /** `repository@sha256:…` it was pushed as or pulled from */
   repoDigests: string[];
+}
+
+/** A multi-platform image of the store: its OCI index and the image of each platform. */
+export interface StoredIndex {
+  digest: Digest;
+  index: OciIndex;
+  images: StoredImage[];
+  tags: string[];
+  added: string;
 }
 
 export function defaultRoot(): string {
@@ -144,7 +154,37 @@ export class Store {
     });
   }
 
-  /** A tag, a full image ID or an unambiguous ID prefix → image ID. */
+  /**
+   * What a tag names as stored (an image ID, or an index digest), else a full image ID or an
+   * unambiguous ID prefix.
+   */
+  private targetIn(idx: ImageIndexFile, ref: string): Digest {
+    let tagKey: string | undefined;
+    try {
+      tagKey = normalizeTag(ref);
+    } catch {
+      tagKey = undefined;
+    }
+    const byTag = tagKey ? idx.tags[tagKey] : undefined;
+    if (byTag) return byTag;
+    if (isDigest(ref) && idx.indexes?.[ref]) return ref;
+    return this.resolveIn(idx, ref);
+  }
+
+  /** The image of a multi-platform index for a platform (this host's by default, else the first). */
+  private async platformImage(idx: ImageIndexFile, digest: Digest, platform?: Platform): Promise<Digest> {
+    const rec = idx.indexes?.[digest];
+    if (!rec) return digest;
+    const want = platform ?? hostPlatform();
+    for (const id of rec.images) {
+      const c = await this.content.readJson<ImageConfig>(id).catch(() => undefined);
+      if (c && platformServes(configPlatform(c), want)) return id;
+    }
+    if (platform) throw new NotFoundError(`image for ${want.os}/${want.arch}${want.variant ? `/${want.variant}` : ''} in ${digest}`);
+    return rec.images[0] as Digest;
+  }
+
+  /** A tag, a full image ID or an unambiguous ID prefix → image ID (a multi-platform tag: see platformImage). */
   resolveIn(idx: ImageIndexFile, ref: string): Digest {
     let tagKey: string | undefined;
     try {
@@ -163,14 +203,75 @@ export class Store {
     throw new NotFoundError(`image ${ref}`);
   }
 
-  async resolve(ref: string): Promise<Digest> {
-    return this.resolveIn(await this.images.read(), ref);
+  async resolve(ref: string, platform?: Platform): Promise<Digest> {
+    const idx = await this.images.read();
+    return this.platformImage(idx, this.targetIn(idx, ref), platform);
   }
 
-  async getImage(ref: string): Promise<StoredImage> {
+  /** The image a reference names; for a multi-platform one, the image of `platform` (default this host's, else the first). */
+  async getImage(ref: string, platform?: Platform): Promise<StoredImage> {
     const idx = await this.images.read();
-    const id = this.resolveIn(idx, ref);
+    const id = await this.platformImage(idx, this.targetIn(idx, ref), platform);
     return this.load(idx, id);
+  }
+
+  /** The multi-platform image a reference names, or undefined when it names a single image. */
+  async getIndex(ref: string): Promise<StoredIndex | undefined> {
+    const idx = await this.images.read();
+    let digest: Digest;
+    try {
+      digest = this.targetIn(idx, ref);
+    } catch {
+      return undefined;
+    }
+    return idx.indexes?.[digest] ? this.loadIndex(idx, digest) : undefined;
+  }
+
+  async listIndexes(): Promise<StoredIndex[]> {
+    const idx = await this.images.read();
+    const out: StoredIndex[] = [];
+    for (const d of Object.keys(idx.indexes ?? {})) if (isDigest(d)) out.push(await this.loadIndex(idx, d));
+    return out;
+  }
+
+  private async loadIndex(idx: ImageIndexFile, digest: Digest): Promise<StoredIndex> {
+    const rec = idx.indexes?.[digest];
+    if (!rec) throw new NotFoundError(`image index ${digest}`);
+    const images: StoredImage[] = [];
+    for (const id of rec.images) images.push(await this.load(idx, id));
+    const tags = Object.entries(idx.tags).filter(([, v]) => v === digest).map(([k]) => k).sort();
+    return { digest, index: await this.content.readJson<OciIndex>(digest), images, tags, added: rec.added };
+  }
+
+  /**
+   * Record a multi-platform image: an OCI index over images already committed (one per
+   * platform, each with its platform in the index), tagged with `tags`.
+   */
+  async commitIndex(images: readonly StoredImage[], tags: readonly string[] = []): Promise<StoredIndex> {
+    const normalized = tags.map(normalizeTag);
+    const added = new Date().toISOString();
+    const manifests: Descriptor[] = [];
+    for (const img of images) {
+      const p = configPlatform(img.config);
+      manifests.push({
+        mediaType: MediaType.ociManifest,
+        digest: img.manifestDigest,
+        size: await this.content.size(img.manifestDigest),
+        platform: { architecture: p.arch, os: p.os, ...(p.variant ? { variant: p.variant } : {}) },
+      });
+    }
+    const index: OciIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
+    return this.images.update(async (idx) => {
+      // the platform images are untagged until now: a prune in between would have taken them
+      const gone = images.filter((i) => !idx.images[i.id]);
+      if (gone.length) throw new LbuildError(`the image of ${gone.map((i) => configPlatform(i.config).arch).join(', ')} was removed (a prune?) before the index was written: build again`);
+      const blob = await this.content.putJson(index);
+      idx.indexes ??= {};
+      const prev = idx.indexes[blob.digest];
+      idx.indexes[blob.digest] = { images: images.map((i) => i.id), added: prev?.added ?? added };
+      for (const t of normalized) idx.tags[t] = blob.digest;
+      return { digest: blob.digest, index, images: [...images], tags: normalized, added: prev?.added ?? added };
+    });
   }
 
   private async load(idx: ImageIndexFile, id: Digest): Promise<StoredImage> {
@@ -206,7 +307,8 @@ export class Store {
   async tag(src: string, dst: string): Promise<void> {
     const key = normalizeTag(dst);
     await this.images.update((idx) => {
-      idx.tags[key] = this.resolveIn(idx, src);
+      // a multi-platform image is tagged as a whole
+      idx.tags[key] = this.targetIn(idx, src);
     });
   }
 
@@ -216,7 +318,7 @@ export class Store {
    */
   async removeImage(ref: string, force = false): Promise<{ untagged: string[]; deleted: Digest[] }> {
     const res = await this.images.update((idx) => {
-      const id = this.resolveIn(idx, ref);
+      const id = this.targetIn(idx, ref);
       const tags = Object.keys(idx.tags).filter((t) => idx.tags[t] === id);
       let key: string | undefined;
       try {
@@ -238,8 +340,21 @@ export class Store {
       }
       const deleted: Digest[] = [];
       if (!Object.values(idx.tags).includes(id)) {
-        delete idx.images[id];
-        deleted.push(id);
+        const index = idx.indexes?.[id];
+        if (index) {
+          // a multi-platform image goes with the platform images no other tag keeps
+          delete idx.indexes?.[id];
+          const kept = taggedImages(idx);
+          for (const img of index.images) {
+            if (kept.has(img) || !idx.images[img]) continue;
+            delete idx.images[img];
+            deleted.push(img);
+          }
+          deleted.push(id);
+        } else if (!taggedImages(idx).has(id)) {
+          delete idx.images[id];
+          deleted.push(id);
+        }
       }
       return { untagged, deleted };
     });
@@ -275,6 +390,8 @@ export class Store {
       const st = await fsp.stat(p).catch(() => undefined);
       return st !== undefined && st.mtimeMs >= leases.oldestStart - 1000;
     };
+    // a multi-platform image's index blob (its platform images are in idx.images)
+    for (const d of Object.keys(idx.indexes ?? {})) live.add(d);
     for (const [id, rec] of Object.entries(idx.images)) {
       live.add(id);
       live.add(rec.manifest);

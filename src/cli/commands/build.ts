@@ -7,9 +7,9 @@ import { applyLayer } from '../../snapshot/apply.js';
 import { decompress, sniffCompression } from '../../util/decompress.js';
 import type { Argv, CommandModule } from 'yargs';
 import { parseDockerfile } from '../../dockerfile/parse.js';
-import { planBuild, renderPlan } from '../../dockerfile/plan.js';
+import { type BuildPlan, planBuild, renderPlan } from '../../dockerfile/plan.js';
 import { UsageError, errorMessage } from '../../errors.js';
-import { Builder, type NamedContext } from '../../builder/builder.js';
+import { Builder, type BuildResult, type NamedContext, type StepRecord } from '../../builder/builder.js';
 import { chooseMode, jsonProgress, plainProgress } from '../../report/progress.js';
 import { type BuildReport, buildReport, historyLine, reportMarkdown } from '../../report/build-report.js';
 import { renderHtml } from '../../report/html.js';
@@ -18,14 +18,14 @@ import { newBuildId, saveReport } from '../../report/store.js';
 import { exportCache, importCache, parseCacheSpec } from '../../cache/remote.js';
 import { parseSecret } from '../../builder/mounts.js';
 import { parseSsh } from '../../builder/ssh-agent.js';
-import type { StoredImage } from '../../store/store.js';
+import type { StoredImage, StoredIndex } from '../../store/store.js';
 import { BuildRecords } from '../../cache/records.js';
 import { type Stage, stageLabel } from '../../dockerfile/plan.js';
 import { installSignalCleanup } from '../signals.js';
 import { type GlobalArgs, asArray, openStore, parseAddHosts, parsePairs, print, readStdin } from '../common.js';
 import { normalizeTag, parseReference } from '../../oci/reference.js';
-import { parsePlatforms } from '../../oci/platform.js';
-import { type Delivered, deliverOutputs, parseOutputs } from '../../image/outputs.js';
+import { type Platform, configPlatform, formatPlatform, parsePlatforms } from '../../oci/platform.js';
+import { type Delivered, checkMultiOutputs, deliverIndexOutputs, deliverOutputs, parseOutputs } from '../../image/outputs.js';
 import { COMMAND_TEXT } from '../command-list.js';
 
 export interface BuildArgs extends GlobalArgs {
@@ -127,11 +127,13 @@ async function parseBuildContexts(specs: readonly string[]): Promise<Map<string,
 }
 
 /** --metadata-file, in BuildKit's key names (containerimage.digest only when a manifest was pushed). */
-function buildMetadata(image: StoredImage, delivered: Delivered): Record<string, string> {
+function buildMetadata(image: StoredImage | StoredIndex, delivered: Delivered): Record<string, string> {
   const names = delivered.pushed.length ? delivered.pushed.map((p) => p.name) : image.tags;
+  const digest = delivered.pushed[0]?.digest ?? ('index' in image ? image.digest : undefined);
   return {
-    'containerimage.config.digest': image.id,
-    ...(delivered.pushed[0] ? { 'containerimage.digest': delivered.pushed[0].digest } : {}),
+    // an index has no config of its own (BuildKit leaves the key out too)
+    ...('index' in image ? {} : { 'containerimage.config.digest': image.id }),
+    ...(digest ? { 'containerimage.digest': digest } : {}),
     ...(names.length ? { 'image.name': names.join(',') } : {}),
   };
 }
@@ -213,7 +215,6 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   const buildArgs = parsePairs(asArray(argv['build-arg']), '--build-arg', true);
   const platformText = argv.platform ?? process.env.DOCKER_DEFAULT_PLATFORM;
   const platforms = platformText !== undefined && platformText !== '' ? parsePlatforms(platformText) : [];
-  if (platforms.length > 1) throw new UsageError(`--platform ${platformText}: one platform at a time for now`);
   const platform = platforms[0];
   const plan = planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs, ...(platform ? { platform } : {}) });
   if (argv['print-plan']) {
@@ -241,18 +242,19 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   if (imported) progress.info(`cache: ${imported.size} record(s) imported from ${cacheFrom.map((c) => c.ref ?? c.dir).join(', ')}`);
   const release = installSignalCleanup(store.tmpDir);
   const target = stageLabel(plan.stages[plan.target] as Stage);
-  const builder = new Builder({
+  const namedContexts = await parseBuildContexts(asArray(argv['build-context']));
+  const makeBuilder = (p: Platform | undefined, planFor: BuildPlan, tags: string[], labelPrefix?: string): Builder => new Builder({
     store,
     contextDir: df.context,
     dockerfilePath: df.path,
     dockerfileName: df.display,
     dockerfileText: df.text,
-    tags: asArray(argv.tag),
+    tags,
     buildArgs,
     ...(argv.target ? { target: argv.target } : {}),
     network: argv.network as 'default' | 'none' | 'host',
     extraHosts: parseAddHosts(asArray(argv['add-host'])),
-    namedContexts: await parseBuildContexts(asArray(argv['build-context'])),
+    namedContexts,
     ssh: new Map(asArray(argv.ssh).map((x) => {
       const src = parseSsh(x);
       return [src.id, src] as const;
@@ -265,8 +267,9 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
     allowInsecure: allowed(asArray(argv.allow)).has('security.insecure'),
     insecureRegistries: insecure,
     ...(imported ? { cacheFrom: imported } : {}),
-    ...(platform ? { platform } : {}),
-    plan,
+    ...(p ? { platform: p } : {}),
+    ...(labelPrefix ? { labelPrefix } : {}),
+    plan: planFor,
     secrets: new Map(asArray(argv.secret).map((x) => {
       try {
         const sec = parseSecret(x);
@@ -276,6 +279,14 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
       }
     })),
   });
+  // several platforms: one build each (what they share, e.g. FROM --platform=$BUILDPLATFORM stages, hits the
+  // cache after the first), then one OCI index over their images
+  const multi = platforms.length > 1;
+  const builders = multi
+    ? platforms.map((p) => makeBuilder(p, planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs, platform: p }), [], formatPlatform(p)))
+    : [makeBuilder(platform, plan, asArray(argv.tag))];
+  const builder = builders[0] as Builder;
+  if (multi) checkMultiOutputs(outputs);
   const started = Date.now();
   const id = newBuildId();
   /** reports are written for failed builds too: they show the failing step */
@@ -291,38 +302,52 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   };
   const context = { dockerfile: df.path, target, buildArgs };
   try {
-    let result;
+    let result: { steps: StepRecord[]; durationMs: number; image: StoredImage; index?: StoredIndex };
     try {
-      result = await builder.build();
+      if (!multi) result = await builder.build();
+      else {
+        const parts: BuildResult[] = [];
+        for (const b of builders) parts.push(await b.build());
+        const index = await store.commitIndex(parts.map((r) => r.image), asArray(argv.tag));
+        result = { steps: parts.flatMap((r) => r.steps), durationMs: Date.now() - started, image: (parts[0] as BuildResult).image, index };
+      }
     } catch (e) {
       const tags = asArray(argv.tag);
-      const failed = { steps: [...builder.stepsSoFar], durationMs: Date.now() - started, image: { id: '', tags } };
+      const failed = { steps: builders.flatMap((b) => [...b.stepsSoFar]), durationMs: Date.now() - started, image: { id: '', tags } };
       await writeReports(buildReport(failed, { ...context, failed: true, error: errorMessage(e) }), undefined).catch(() => undefined);
       throw e;
     }
-    const image = { id: result.image.id, tags: result.image.tags, manifestDigest: result.image.manifestDigest };
+    // a multi-platform build is named by its index
+    const shownId = result.index?.digest ?? result.image.id;
+    const image = result.index
+      ? { id: result.index.digest, tags: result.index.tags, manifestDigest: result.index.digest }
+      : { id: result.image.id, tags: result.image.tags, manifestDigest: result.image.manifestDigest };
     if (cacheTo) {
-      const n = await exportCache(store, cacheTo, await builder.exportRecords(cacheTo.mode), { insecure });
+      const records = (await Promise.all(builders.map((b) => b.exportRecords(cacheTo.mode)))).flat();
+      const n = await exportCache(store, cacheTo, records, { insecure });
       progress.info(`cache: exported ${n} record(s) to ${cacheTo.ref ?? cacheTo.dir} (mode=${cacheTo.mode})`);
     }
     const summary = buildReport({ ...result, image }).summary;
     progress.info(`cache: ${summary.hits}/${summary.steps} steps hit (${Math.round(summary.hitRatio * 100)}%)`);
-    progress.info(`writing image ${result.image.id}`);
-    for (const t of result.image.tags) progress.info(`naming to ${t}`);
+    if (result.index) progress.info(`writing image index ${shownId} (${result.index.images.map((i) => formatPlatform(configPlatform(i.config))).join(', ')})`);
+    else progress.info(`writing image ${shownId}`);
+    for (const t of image.tags) progress.info(`naming to ${t}`);
     let delivered: Delivered;
     try {
-      delivered = await deliverOutputs(store, result.image, outputs, { insecure, log: (l) => progress.info(l) });
+      delivered = result.index
+        ? await deliverIndexOutputs(store, result.index, outputs, { insecure, log: (l) => progress.info(l) })
+        : await deliverOutputs(store, result.image, outputs, { insecure, log: (l) => progress.info(l) });
     } catch (e) {
       // the image was built, its delivery failed: the report says both
       await writeReports(buildReport({ ...result, image }, { ...context, failed: true, error: errorMessage(e) }), result.image).catch(() => undefined);
       throw e;
     }
     await writeReports(buildReport({ ...result, image }, { ...context, pushed: delivered.pushed }), result.image);
-    if (argv.iidfile) await fsp.writeFile(argv.iidfile, result.image.id);
-    if (argv['metadata-file']) await fsp.writeFile(argv['metadata-file'], `${JSON.stringify(buildMetadata(result.image, delivered), null, 2)}\n`);
+    if (argv.iidfile) await fsp.writeFile(argv.iidfile, shownId);
+    if (argv['metadata-file']) await fsp.writeFile(argv['metadata-file'], `${JSON.stringify(buildMetadata(result.index ?? result.image, delivered), null, 2)}\n`);
     progress.close?.();
     // the ID goes to stdout unless stdout carries an archive
-    if (!outputs.some((o) => 'dest' in o && o.dest === '-')) print(result.image.id);
+    if (!outputs.some((o) => 'dest' in o && o.dest === '-')) print(shownId);
   } finally {
     progress.close?.();
     release();

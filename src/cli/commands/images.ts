@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
 import { imageSize } from '../../image/views.js';
-import { shortId } from '../../oci/digest.js';
+import { type Digest, shortId } from '../../oci/digest.js';
+import { configPlatform, formatPlatform } from '../../oci/platform.js';
 import { splitTag } from '../../oci/reference.js';
 import { layerContentSizes } from '../../store/layer-size.js';
 import type { StoredImage } from '../../store/store.js';
@@ -73,25 +74,58 @@ export const imagesCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (argv) => {
     const store = await openStore(argv);
     const images = (await store.listImages()).sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+    const indexes = await store.listIndexes();
+    // the platform images of a tagged multi-platform image are listed as it, not as dangling images
+    const inIndex = new Set(indexes.filter((i) => i.tags.length > 0).flatMap((i) => i.images.map((m) => m.id)));
     const filters = await parseFilters(asArray(argv.filter), images, (ref) => store.resolve(ref));
-    const rows = images
-      .flatMap((img) => (img.tags.length ? img.tags : [undefined]).map((t) => ({ ...(t ? splitTag(t) : { repository: '<none>', tag: '<none>' }), full: t, img })))
-      .filter((r) => filters.every((f) => f(r.img, r.full)));
+    const sizes = await layerContentSizes(store, images.flatMap((i) => i.config.rootfs.diff_ids));
+    interface Row {
+      repository: string;
+      tag: string;
+      full: string | undefined;
+      img: StoredImage;
+      id: string;
+      created: string | undefined;
+      size: number;
+      platforms: string[];
+      repoDigests: string[];
+    }
+    const platformOf = (i: StoredImage): string => formatPlatform(configPlatform(i.config));
+    const named = (t: string | undefined): Pick<Row, 'repository' | 'tag' | 'full'> => ({ ...(t ? splitTag(t) : { repository: '<none>', tag: '<none>' }), full: t });
+    const rows: Row[] = [
+      ...images
+        .filter((img) => img.tags.length > 0 || !inIndex.has(img.id))
+        .flatMap((img) => (img.tags.length ? img.tags : [undefined]).map((t) => ({ ...named(t), img, id: img.id, created: img.config.created, size: imageSize(img, sizes), platforms: [platformOf(img)], repoDigests: img.repoDigests }))),
+      ...indexes.flatMap((ix) =>
+        ix.tags.map((t) => ({
+          ...named(t),
+          img: ix.images[0] as StoredImage,
+          id: ix.digest,
+          created: ix.images.map((i) => i.config.created ?? '').sort().pop(),
+          size: ix.images.reduce((n, i) => n + imageSize(i, sizes), 0),
+          platforms: ix.images.map(platformOf),
+          repoDigests: [],
+        })),
+      ),
+    ]
+      .filter((r) => filters.every((f) => f(r.img, r.full)))
+      .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? ''));
     if (argv.quiet) {
       // one line per row, as docker images -q (an image with two tags shows twice)
-      if (rows.length) print(rows.map((r) => shortId(r.img.id)).join('\n'));
+      if (rows.length) print(rows.map((r) => shortId(r.id as Digest)).join('\n'));
       return;
     }
-    const sizes = await layerContentSizes(store, images.flatMap((i) => i.config.rootfs.diff_ids));
-    const digestOf = (r: (typeof rows)[number]): string => r.img.repoDigests.find((d) => d.startsWith(`${r.repository}@`))?.split('@')[1] ?? '<none>';
+    const digestOf = (r: Row): string => r.repoDigests.find((d) => d.startsWith(`${r.repository}@`))?.split('@')[1] ?? '<none>';
     if (argv.format === 'json') {
-      printJson(rows.map((r) => ({ Repository: r.repository, Tag: r.tag, Id: r.img.id, Created: r.img.config.created ?? null, Size: imageSize(r.img, sizes), ...(argv.digests ? { Digest: digestOf(r) } : {}) })));
+      printJson(rows.map((r) => ({ Repository: r.repository, Tag: r.tag, Id: r.id, Created: r.created ?? null, Size: r.size, Platforms: r.platforms, ...(argv.digests ? { Digest: digestOf(r) } : {}) })));
       return;
     }
+    // a PLATFORMS column once the store holds a multi-platform image
+    const showPlatforms = indexes.length > 0;
     print(
       formatTable(
-        ['REPOSITORY', 'TAG', ...(argv.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'],
-        rows.map((r) => [r.repository, r.tag, ...(argv.digests ? [digestOf(r)] : []), shortId(r.img.id), humanAgo(r.img.config.created), humanSize(imageSize(r.img, sizes))]),
+        ['REPOSITORY', 'TAG', ...(argv.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE', ...(showPlatforms ? ['PLATFORMS'] : [])],
+        rows.map((r) => [r.repository, r.tag, ...(argv.digests ? [digestOf(r)] : []), shortId(r.id as Digest), humanAgo(r.created), humanSize(r.size), ...(showPlatforms ? [r.platforms.join(',')] : [])]),
       ),
     );
   },

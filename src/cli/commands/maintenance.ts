@@ -1,3 +1,4 @@
+import { taggedImages } from '../../store/images.js';
 import { createInterface } from 'node:readline';
 import type { Argv, CommandModule } from 'yargs';
 import { parseSize } from '../../analyze/size.js';
@@ -61,7 +62,7 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
       return;
     }
     const dangling = await store.images.update((idx) => {
-      const tagged = new Set(Object.values(idx.tags));
+      const tagged = taggedImages(idx);
       const gone = Object.keys(idx.images).filter((id) => !tagged.has(id as `sha256:${string}`));
       for (const id of gone) delete idx.images[id];
       return gone;
