@@ -174,6 +174,15 @@ test('19: one build, two platforms: an OCI index in the store, pushed, and picke
     const saved = path.join(dir, 'multi-saved.tar');
     await lbuildOk(root, ['save', '--format', 'oci', '-o', saved, name]);
     assert.equal((JSON.parse((await run('skopeo', ['inspect', '--override-arch', 'arm64', `oci-archive:${saved}:1`])).stdout) as { Architecture: string }).Architecture, 'arm64');
+    // and load takes it back as one multi-platform image: the same index, both platforms
+    const root2 = path.join(dir, 'store2');
+    const loaded = await lbuildOk(root2, ['load', '-i', saved]);
+    assert.equal(loaded.stdout.trim(), `Loaded image: ${name}`);
+    assert.equal((await lbuildOk(root2, ['inspect', '-f', '{{.Id}} {{json .Platforms}}', name])).stdout.trim(), `${indexDigest} ["linux/amd64","linux/arm64"]`);
+    const buildah = await run('buildah', ['--storage-driver', 'vfs', '--root', path.join(dir, 'buildah'), '--runroot', path.join(dir, 'buildah-run'), 'pull', '--arch', 'arm64', '--tls-verify=false', '-q', `docker://${name}`]);
+    assert.equal(buildah.exitCode, 0, buildah.stderr);
+    const bArch = await run('buildah', ['--storage-driver', 'vfs', '--root', path.join(dir, 'buildah'), '--runroot', path.join(dir, 'buildah-run'), 'inspect', '--type', 'image', '--format', '{{.OCIv1.Architecture}}', buildah.stdout.trim()]);
+    assert.equal(bArch.stdout.trim(), 'arm64', 'buildah picks arm64 from the index');
     const dockerFormat = await lbuild(root, ['save', '-o', path.join(dir, 'no.tar'), name]);
     assert.equal(dockerFormat.exitCode, 2);
     assert.match(dockerFormat.stderr, /^lbuild: .*a docker-archive holds one platform per image; use the OCI format/);

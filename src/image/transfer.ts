@@ -4,7 +4,7 @@ import { DigestMismatchError, LbuildError, UsageError } from '../errors.js';
 import { dockerArchive } from '../oci/docker-archive.js';
 import { type Digest, sha256 } from '../oci/digest.js';
 import { normalizeTag } from '../oci/reference.js';
-import type { ArchiveFormat, ExportImage, ExportIndex, ExportItem } from '../oci/formats.js';
+import type { ArchiveFormat, ArchivedIndex, ExportImage, ExportIndex, ExportItem } from '../oci/formats.js';
 import { ociLayout } from '../oci/oci-layout.js';
 import type { ImageConfig } from '../oci/types.js';
 import { UnpackedArchive } from '../oci/archive-io.js';
@@ -84,7 +84,7 @@ export async function loadArchive(store: Store, file: string, shown = file): Pro
       throw e instanceof LbuildError ? new LbuildError(`${shown}: ${e.message}`) : e;
     });
     if (images.length === 0) throw new LbuildError(`${shown}: the archive holds no image`);
-    const plan: { config: ImageConfig; raw: Buffer; tags: string[] }[] = [];
+    const plan: { config: ImageConfig; raw: Buffer; tags: string[]; groups: ArchivedIndex[] }[] = [];
     for (const img of images) {
       const id = sha256(img.configBytes);
       if (img.configDigest && img.configDigest !== id) throw new LbuildError(`${shown}: config ${img.configDigest}: digest mismatch (got ${id})`);
@@ -103,14 +103,22 @@ export async function loadArchive(store: Store, file: string, shown = file): Pro
         }
       }
       staged.push(await store.content.stage(img.configBytes, id));
-      plan.push({ config, raw: img.configBytes, tags: img.tags });
+      plan.push({ config, raw: img.configBytes, tags: img.tags, groups: img.groups ?? [] });
     }
     for (const s of staged) await store.content.commit(s);
     staged.length = 0;
     const out: StoredImage[] = [];
+    const members = new Map<ArchivedIndex, StoredImage[]>();
     for (const p of plan) {
       await store.ensureSnapshots(p.config.rootfs.diff_ids);
-      out.push(await store.commitImage(p.config, p.tags, p.raw));
+      const img = await store.commitImage(p.config, p.tags, p.raw);
+      for (const g of p.groups) members.set(g, [...(members.get(g) ?? []), img]);
+      if (p.groups.length === 0 || p.tags.length > 0) out.push(img);
+    }
+    // a multi-platform image comes back as one: an index over its platforms, under its names
+    for (const [g, imgs] of members) {
+      const index = await store.commitIndex(imgs, g.tags);
+      out.push({ ...(imgs[0] as StoredImage), tags: index.tags });
     }
     return out;
   } finally {

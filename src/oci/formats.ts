@@ -32,6 +32,14 @@ export interface ArchivedImage {
   tags: string[];
   /** layer streams, already decompressed; their sha256 must equal the config's diff_ids */
   layers: { open(): Promise<Readable>; what: string }[];
+  /** the multi-platform images (an OCI index that index.json names) this one is a platform of */
+  groups?: ArchivedIndex[];
+}
+
+/** A multi-platform image in an archive: its digest and the names index.json gives it. */
+export interface ArchivedIndex {
+  digest: Digest;
+  tags: string[];
 }
 
 /** One adapter per archive format: write a set of images, recognise and read an unpacked archive (never a host path). */

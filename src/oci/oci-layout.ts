@@ -2,7 +2,7 @@ import { DigestMismatchError, LbuildError } from '../errors.js';
 import { type ArchiveEntry, type ArchiveOut, type UnpackedArchive, writeArchive } from './archive-io.js';
 import { promises as fsp } from 'node:fs';
 import { type Digest, fileDigest, hexOf, sha256 } from './digest.js';
-import { type ArchiveFormat, type ArchivedImage, type ExportImage, type ExportItem, isExportIndex } from './formats.js';
+import { type ArchiveFormat, type ArchivedImage, type ArchivedIndex, type ExportImage, type ExportItem, isExportIndex } from './formats.js';
 import { gzipFile, openLayerFile, removeFiles } from './layer-file.js';
 import { type Descriptor, type ImageIndex, type Manifest, MediaType } from './types.js';
 import { parseManifestOrIndex } from './validate.js';
@@ -99,11 +99,19 @@ export const ociLayout: ArchiveFormat = {
     if (!('index' in top)) throw new LbuildError('index.json of the OCI layout is not an index');
     const out: ArchivedImage[] = [];
     const byManifest = new Map<string, ArchivedImage>();
-    const visit = async (desc: Descriptor, tag: string | undefined, depth: number): Promise<void> => {
+    const groups = new Map<string, ArchivedIndex>();
+    /** `group`: the multi-platform image (an index named by index.json) being read, whose platforms take no tag of their own */
+    const visit = async (desc: Descriptor, tag: string | undefined, depth: number, group: ArchivedIndex | undefined): Promise<void> => {
       if (depth > 8) throw new LbuildError('OCI layout: indexes nested too deep');
       const doc = parseManifestOrIndex(await verified(desc, 'manifest'), `manifest ${desc.digest}`);
       if ('index' in doc) {
-        for (const m of doc.index.manifests) await visit(m, tag, depth + 1);
+        let g = group;
+        if (!g && depth === 0) {
+          g = groups.get(desc.digest) ?? { digest: desc.digest, tags: [] };
+          groups.set(desc.digest, g);
+          if (tag && !g.tags.includes(tag)) g.tags.push(tag);
+        }
+        for (const m of doc.index.manifests) await visit(m, g ? undefined : tag, depth + 1, g);
         return;
       }
       let img = byManifest.get(desc.digest);
@@ -123,12 +131,13 @@ export const ociLayout: ArchiveFormat = {
         byManifest.set(desc.digest, img);
         out.push(img);
       }
+      if (group && !(img.groups ?? []).includes(group)) img.groups = [...(img.groups ?? []), group];
       if (tag) img.tags.push(tag);
     };
     for (const m of top.index.manifests) {
       const a = m.annotations ?? {};
       const full = a[CONTAINERD_NAME] ?? (a[REF_NAME]?.match(/[:/]/) ? a[REF_NAME] : undefined);
-      await visit(m, typeof full === 'string' ? full : undefined, 0);
+      await visit(m, typeof full === 'string' ? full : undefined, 0, undefined);
     }
     return out;
   },
