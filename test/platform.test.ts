@@ -179,6 +179,14 @@ test('19: one build, two platforms: an OCI index in the store, pushed, and picke
     const loaded = await lbuildOk(root2, ['load', '-i', saved]);
     assert.equal(loaded.stdout.trim(), `Loaded image: ${name}`);
     assert.equal((await lbuildOk(root2, ['inspect', '-f', '{{.Id}} {{json .Platforms}}', name])).stdout.trim(), `${indexDigest} ["linux/amd64","linux/arm64"]`);
+    // fsck: a multi-platform image without its index blob is found, and --repair drops its name
+    await fsp.rm(path.join(root2, 'blobs', 'sha256', indexDigest.slice(7)));
+    const check = await lbuild(root2, ['fsck']);
+    assert.equal(check.exitCode, 1);
+    assert.match(check.stdout + check.stderr, new RegExp(`multi-platform image ${indexDigest.slice(7, 19)}: missing index ${indexDigest}`));
+    await lbuildOk(root2, ['fsck', '--repair']);
+    assert.equal((await lbuild(root2, ['inspect', name])).exitCode, 1);
+    assert.equal((await lbuildOk(root2, ['fsck'])).exitCode, 0);
     const buildah = await run('buildah', ['--storage-driver', 'vfs', '--root', path.join(dir, 'buildah'), '--runroot', path.join(dir, 'buildah-run'), 'pull', '--arch', 'arm64', '--tls-verify=false', '-q', `docker://${name}`]);
     assert.equal(buildah.exitCode, 0, buildah.stderr);
     const bArch = await run('buildah', ['--storage-driver', 'vfs', '--root', path.join(dir, 'buildah'), '--runroot', path.join(dir, 'buildah-run'), 'inspect', '--type', 'image', '--format', '{{.OCIv1.Architecture}}', buildah.stdout.trim()]);

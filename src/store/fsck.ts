@@ -92,10 +92,20 @@ export async function fsck(store: Store, repair: boolean): Promise<FsckProblem[]
       report(`layer ${d}: snapshot missing`, repair);
     }
   }
-  if (repair && broken.length) {
+  // a multi-platform image is broken with its index blob or any of its platform images
+  const brokenIndexes: string[] = [];
+  for (const [d, rec] of Object.entries(idx.indexes ?? {})) {
+    if (!isDigest(d)) continue;
+    const missing = [...(!(await has(d)) ? [`index ${d}`] : []), ...rec.images.filter((id) => broken.includes(id) || !idx.images[id]).map((id) => `image ${id.slice(7, 19)}`)];
+    if (missing.length === 0) continue;
+    brokenIndexes.push(d);
+    report(`multi-platform image ${d.slice(7, 19)}: missing ${missing.join(', ')}`, repair);
+  }
+  if (repair && (broken.length || brokenIndexes.length)) {
     await store.images.update((i) => {
       for (const id of broken) delete i.images[id];
-      for (const [t, id] of Object.entries(i.tags)) if (broken.includes(id)) delete i.tags[t];
+      for (const d of brokenIndexes) delete i.indexes?.[d];
+      for (const [t, id] of Object.entries(i.tags)) if (broken.includes(id) || brokenIndexes.includes(id)) delete i.tags[t];
     });
   }
   const cache = new CacheIndex(store.root);
