@@ -101,7 +101,7 @@ test('19: FROM --platform=$BUILDPLATFORM runs natively inside a foreign build; a
   const wrong = await writeContext(path.join(dir, 'wrong'), { Dockerfile: 'FROM busybox:latest\nRUN true\n' });
   const refused = await lbuild(root, ['build', '--platform', 'linux/arm64', '--pull=never', wrong]);
   assert.equal(refused.exitCode, 1);
-  assert.match(refused.stderr, /^lbuild: Dockerfile:1: image busybox:latest in the store is linux\/amd64, not linux\/arm64: pull the linux\/arm64 one/);
+  assert.match(refused.stderr, /^lbuild: Dockerfile:1: image busybox:latest in the store is linux\/amd64, not linux\/arm64, and --pull=never forbids pulling the linux\/arm64 one \(lbuild pull --platform linux\/arm64 busybox:latest\)/);
   assert.equal(refused.stderr.trim().split('\n').length, 1);
 });
 
@@ -167,6 +167,19 @@ test('19: one build, two platforms: an OCI index in the store, pushed, and picke
     }
     const builtOn = await dockerd.docker(['run', '--rm', '--platform', 'linux/arm64', name, '/bin/busybox', 'cat', '/built-on']);
     assert.equal(builtOn.stdout.trim(), 'x86_64', 'the tools stage ran on the build platform');
+    // a base image pulled for each platform from the index (another platform's kept untagged)
+    const root3 = path.join(dir, 'store3');
+    const onTop = await writeContext(path.join(dir, 'on-top'), { Dockerfile: `FROM ${name}\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox uname -m > /again"]\n` });
+    const both = await lbuildOk(root3, ['build', '--progress', 'plain', '--platform', 'linux/arm64,linux/amd64', '-t', 'on-top:1', onTop]);
+    assert.match(both.stderr, /\[internal\] pull .*multi:1 \(linux\/arm64\)/);
+    for (const [p, want] of [['linux/arm64', 'aarch64'], ['linux/amd64', 'x86_64']] as const) {
+      const img = (JSON.parse((await lbuildOk(root3, ['inspect', 'on-top:1'])).stdout) as { Platforms: string[] }[])[0];
+      assert.deepEqual(img?.Platforms, ['linux/arm64', 'linux/amd64']);
+      const out = await lbuildOk(root3, ['build', '-q', '--platform', p, onTop]);
+      assert.equal((await lbuildOk(root3, ['run', out.stdout.trim(), '/bin/busybox', 'cat', '/again'])).stdout.trim(), want);
+    }
+    // the name stays on this host's image
+    assert.equal((await lbuildOk(root3, ['inspect', '-f', '{{.Architecture}}', name])).stdout.trim(), 'amd64');
     // the OCI layout output holds the index too
     const fromLayout = JSON.parse((await run('skopeo', ['inspect', '--override-arch', 'arm64', `oci-archive:${ociOut}:1`])).stdout) as { Architecture: string };
     assert.equal(fromLayout.Architecture, 'arm64');

@@ -296,27 +296,29 @@ export class Builder {
     if (named?.kind === 'dir') throw new DockerfileError(this.plan.file, line, `${ref}: the build context ${ref} is a directory (${named.path}); only COPY --from can take it (an image: --build-context ${ref}=docker-image://REF)`);
     if (named?.kind === 'image') ref = named.ref;
     const want = formatPlatform(platform);
+    const host = samePlatform(platform, hostPlatform());
+    /** an image of another platform under that name: not this build's base */
+    let other: Platform | undefined;
     if (o.pull !== true) {
-      const local = await o.store.getImage(ref).catch(() => undefined);
-      if (local) {
-        const have = configPlatform(local.config);
-        // an image of another platform under that name is not this build's base, and pulling
-        // over it would retag it behind the user's back: say what to do instead
-        if (!platformServes(have, platform)) {
-          throw new DockerfileError(this.plan.file, line, `image ${ref} in the store is ${formatPlatform(have)}, not ${want}: pull the ${want} one (lbuild pull --platform ${want} ${ref}), or name another image`);
-        }
-        return local;
+      // a multi-platform image of the store gives the stage's platform, if it has it
+      const local = await o.store.getImage(ref, platform).catch(() => undefined);
+      if (local && platformServes(configPlatform(local.config), platform)) return local;
+      if (local) other = configPlatform(local.config);
+      if (o.pull === 'never') {
+        if (other) throw new DockerfileError(this.plan.file, line, `image ${ref} in the store is ${formatPlatform(other)}, not ${want}, and --pull=never forbids pulling the ${want} one (lbuild pull --platform ${want} ${ref})`);
+        throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store, and --pull=never forbids pulling it`);
       }
-      if (o.pull === 'never') throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store, and --pull=never forbids pulling it`);
     }
     try {
-      const v = o.progress.vertex(`[internal] pull ${ref}${samePlatform(platform, hostPlatform()) ? '' : ` (${want})`}`);
-      const img = await pullImage(o.store, ref, { insecure: o.insecureRegistries ?? [], log: (l) => v.log(l), platform });
+      const v = o.progress.vertex(`[internal] pull ${ref}${host ? '' : ` (${want})`}`);
+      // another platform's base is kept untagged: the name stays on the image it names now
+      const img = await pullImage(o.store, ref, { insecure: o.insecureRegistries ?? [], log: (l) => v.log(l), platform, ...(host ? {} : { untagged: true }) });
       v.done();
       return img;
     } catch (e) {
-      if (e instanceof LbuildError) throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store and cannot be pulled (${e.message})`);
-      throw e;
+      if (!(e instanceof LbuildError)) throw e;
+      if (other) throw new DockerfileError(this.plan.file, line, `image ${ref} in the store is ${formatPlatform(other)}, not ${want}, and the ${want} one cannot be pulled (${e.message})`);
+      throw new DockerfileError(this.plan.file, line, `image ${ref}: not in the store and cannot be pulled (${e.message})`);
     }
   }
 

@@ -21,6 +21,8 @@ export interface TransferOptions extends ClientOptions {
   gzipLevel?: number;
   /** the platform to pick from a manifest list (default this host's) */
   platform?: Platform;
+  /** pull: add the image without giving it the name (a build's base of another platform) */
+  untagged?: boolean;
 }
 
 function compressionOf(mediaType: string): Compression {
@@ -117,7 +119,7 @@ export async function pullImage(store: Store, input: string, opts: TransferOptio
   }
   for (const [d, o] of origins) await saveOrigin(store, d, o);
   await store.ensureSnapshots(diffIds);
-  const tags = ref.digest && !input.includes(':') ? [] : ref.digest ? [] : [normalizeTag(input)];
+  const tags = opts.untagged || ref.digest ? [] : [normalizeTag(input)];
   const img = await store.commitImage(config, tags, configBytes);
   await store.addRepoDigest(img.id, `${repoName(ref)}@${resolved}`);
   log(`Digest: ${resolved}`);
