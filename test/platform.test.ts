@@ -222,3 +222,22 @@ test('19: one build, two platforms: an OCI index in the store, pushed, and picke
     await reg.stop();
   }
 });
+
+test('19: a rebuild moves the name to a new index; the old one is dangling, and prune takes it with its platform images', async () => {
+  const c = await writeContext(path.join(dir, 'moved'), { Dockerfile: 'FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} v.txt /\n', 'v.txt': 'one\n' });
+  for (const a of ['amd64', 'arm64']) await fsp.copyFile(path.join(ctx, `busybox-${a}`), path.join(c, `busybox-${a}`));
+  const first = (await lbuildOk(root, ['build', '-q', '--platform', 'linux/amd64,linux/arm64', '-t', 'moved:1', c])).stdout.trim();
+  await fsp.writeFile(path.join(c, 'v.txt'), 'two\n');
+  const second = (await lbuildOk(root, ['build', '-q', '--platform', 'linux/amd64,linux/arm64', '-t', 'moved:1', c])).stdout.trim();
+  assert.notEqual(second, first);
+  const listed = JSON.parse((await lbuildOk(root, ['images', '--format', 'json'])).stdout) as { Repository: string; Id: string }[];
+  assert.deepEqual(listed.filter((r) => r.Repository === 'moved').map((r) => r.Id), [second]);
+  const pruned = await lbuildOk(root, ['prune', '-f']);
+  assert.match(pruned.stdout, new RegExp(`deleted image: ${first}`));
+  assert.equal((await lbuildOk(root, ['inspect', '-f', '{{.Id}}', 'moved:1'])).stdout.trim(), second);
+  assert.equal((await lbuildOk(root, ['fsck'])).exitCode, 0);
+  // both platform images of the new index are still whole
+  const saved = path.join(dir, 'moved.tar');
+  await lbuildOk(root, ['save', '--format', 'oci', '-o', saved, 'moved:1']);
+  assert.equal((JSON.parse((await run('skopeo', ['inspect', '--override-arch', 'arm64', `oci-archive:${saved}:1`])).stdout) as { Architecture: string }).Architecture, 'arm64');
+});

@@ -227,10 +227,13 @@ export class Store {
     return idx.indexes?.[digest] ? this.loadIndex(idx, digest) : undefined;
   }
 
+  /** The multi-platform images whose platform images are all there (prune takes untagged ones, fsck broken ones). */
   async listIndexes(): Promise<StoredIndex[]> {
     const idx = await this.images.read();
     const out: StoredIndex[] = [];
-    for (const d of Object.keys(idx.indexes ?? {})) if (isDigest(d)) out.push(await this.loadIndex(idx, d));
+    for (const [d, rec] of Object.entries(idx.indexes ?? {})) {
+      if (isDigest(d) && rec.images.every((id) => idx.images[id])) out.push(await this.loadIndex(idx, d));
+    }
     return out;
   }
 

@@ -62,10 +62,14 @@ export const pruneCommand: CommandModule<GlobalArgs, PruneArgs> = {
       return;
     }
     const dangling = await store.images.update((idx) => {
+      // a multi-platform image no tag names is dangling too (a rebuild moved its name)
+      const named = new Set<string>(Object.values(idx.tags));
+      const goneIndexes = Object.keys(idx.indexes ?? {}).filter((d) => !named.has(d));
+      for (const d of goneIndexes) delete idx.indexes?.[d];
       const tagged = taggedImages(idx);
       const gone = Object.keys(idx.images).filter((id) => !tagged.has(id as `sha256:${string}`));
       for (const id of gone) delete idx.images[id];
-      return gone;
+      return [...goneIndexes, ...gone];
     });
     const cache = new CacheIndex(store.root);
     let records = await cache.list();
