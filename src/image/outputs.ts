@@ -95,6 +95,19 @@ async function filesystemTar(root: string, dest: string): Promise<void> {
   }
 }
 
+/** type=image: the names given (or the build's tags) on the result, each pushed with push=true. */
+async function nameAndPush(store: Store, result: { id: Digest; tags: readonly string[] }, o: { push: boolean; names: string[] }, opts: TransferOptions & { log: (line: string) => void }, done: Delivered): Promise<void> {
+  const names = o.names.length ? o.names : result.tags;
+  if (o.push && names.length === 0) throw new UsageError('--push: the image has no name to push to (give -t NAME)');
+  for (const n of names) {
+    if (!result.tags.includes(n)) await store.tag(result.id, n);
+    if (!o.push) continue;
+    const r = await pushImage(store, n, undefined, opts);
+    done.pushed.push({ name: n, digest: r.digest });
+    opts.log(`pushed ${n}@${r.digest}`);
+  }
+}
+
 /** What a build of several platforms can deliver: an index (OCI layout, registry, the store), not one filesystem or a docker-archive. */
 export function checkMultiOutputs(outputs: readonly Output[]): void {
   for (const o of outputs) {
@@ -113,17 +126,7 @@ export async function deliverIndexOutputs(store: Store, index: StoredIndex, outp
     if (o.type === 'oci') {
       await FORMATS.oci.write([await exportIndex(store, index)], o.dest, store.tmpDir);
       opts.log(`exported the image index (OCI layout) to ${o.dest === '-' ? 'standard output' : o.dest}`);
-    } else if (o.type === 'image') {
-      const names = o.names.length ? o.names : index.tags;
-      if (o.push && names.length === 0) throw new UsageError('--push: the image has no name to push to (give -t NAME)');
-      for (const n of names) {
-        if (!index.tags.includes(n)) await store.tag(index.digest, n);
-        if (!o.push) continue;
-        const r = await pushImage(store, n, undefined, opts);
-        done.pushed.push({ name: n, digest: r.digest });
-        opts.log(`pushed ${n}@${r.digest}`);
-      }
-    }
+    } else if (o.type === 'image') await nameAndPush(store, { id: index.digest, tags: index.tags }, o, opts, done);
   }
   return done;
 }
@@ -153,18 +156,9 @@ export async function deliverOutputs(store: Store, image: StoredImage, outputs: 
         await FORMATS[o.type].write([await exportImage(store, image)], o.dest, store.tmpDir);
         opts.log(`exported the image (${o.type === 'oci' ? 'OCI layout' : 'docker-archive'}) to ${o.dest === '-' ? 'standard output' : o.dest}`);
         break;
-      case 'image': {
-        const names = o.names.length ? o.names : image.tags;
-        if (o.push && names.length === 0) throw new UsageError('--push: the image has no name to push to (give -t NAME)');
-        for (const n of names) {
-          if (!image.tags.includes(n)) await store.tag(image.id, n);
-          if (!o.push) continue;
-          const r = await pushImage(store, n, undefined, opts);
-          done.pushed.push({ name: n, digest: r.digest });
-          opts.log(`pushed ${n}@${r.digest}`);
-        }
+      case 'image':
+        await nameAndPush(store, image, o, opts, done);
         break;
-      }
       case 'load': {
         const socket = dockerSocket();
         const exp = await exportImage(store, image);

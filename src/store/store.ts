@@ -83,6 +83,17 @@ async function checkOverlayXattrs(abs: string): Promise<void> {
   }
 }
 
+/** What a reference names as a tag (an image ID or an index digest), if it is a tag of the store. */
+function tagTarget(idx: ImageIndexFile, ref: string): Digest | undefined {
+  let key: string;
+  try {
+    key = normalizeTag(ref);
+  } catch {
+    return undefined;
+  }
+  return idx.tags[key];
+}
+
 /** The store: blobs, the image index and layer snapshots under one root directory. */
 export class Store {
   readonly content: ContentStore;
@@ -159,13 +170,7 @@ export class Store {
    * unambiguous ID prefix.
    */
   private targetIn(idx: ImageIndexFile, ref: string): Digest {
-    let tagKey: string | undefined;
-    try {
-      tagKey = normalizeTag(ref);
-    } catch {
-      tagKey = undefined;
-    }
-    const byTag = tagKey ? idx.tags[tagKey] : undefined;
+    const byTag = tagTarget(idx, ref);
     if (byTag) return byTag;
     if (isDigest(ref) && idx.indexes?.[ref]) return ref;
     return this.resolveIn(idx, ref);
@@ -186,13 +191,7 @@ export class Store {
 
   /** A tag, a full image ID or an unambiguous ID prefix → image ID (a multi-platform tag: see platformImage). */
   resolveIn(idx: ImageIndexFile, ref: string): Digest {
-    let tagKey: string | undefined;
-    try {
-      tagKey = normalizeTag(ref);
-    } catch {
-      tagKey = undefined;
-    }
-    const byTag = tagKey ? idx.tags[tagKey] : undefined;
+    const byTag = tagTarget(idx, ref);
     if (byTag) return byTag;
     const hex = ref.startsWith('sha256:') ? ref.slice(7) : ref;
     if (/^[0-9a-f]{4,64}$/.test(hex)) {
