@@ -28,7 +28,7 @@ import { createReadStream } from 'node:fs';
 import { hasWildcard } from '../context/glob.js';
 import { makeMatcher } from '../context/ignore.js';
 import type { XXHashAPI } from 'xxhash-wasm';
-import { type SourcesDigest, SourcesDescriber, hashFileRaw, hex64, loadHasher } from '../context/checksum.js';
+import { type SourcesDigest, SourcesDescriber, XATTR_BATCH, hashFileRaw, hex64, loadHasher } from '../context/checksum.js';
 import { type CopySource, type Selection, childVisible, cleanSource, lstatEntry, matchSource } from '../context/select.js';
 
 export type { CopySource } from '../context/select.js';
@@ -125,13 +125,15 @@ interface Writer extends Selection {
   hash: XXHashAPI;
   /** large files copied by the kernel: hashed from where they landed, once the copy is done */
   large: { key: string; dst: string }[];
-  /** entries whose xattrs are read once the copy is done (one getfattr for all), and put on `dst` if set */
+  /** files and symlinks whose xattrs are read (a batch of getfattr at a time) and put on `dst` */
   attrs: { key: string; src: string; dst?: string }[];
+  /** directories' xattrs: read and put on them once the copy is done (after their chown) */
+  dirAttrs: { key: string; src: string; dst?: string }[];
   entries: number;
 }
 
 async function newWriter(keepOwner: boolean, rest: Partial<Writer> = {}): Promise<Writer> {
-  return { keepOwner, inodes: new Map(), consumed: new SourcesDescriber(keepOwner), hash: await loadHasher(), large: [], attrs: [], entries: 0, ...rest };
+  return { keepOwner, inodes: new Map(), consumed: new SourcesDescriber(keepOwner), hash: await loadHasher(), large: [], attrs: [], dirAttrs: [], entries: 0, ...rest };
 }
 
 /**
@@ -144,15 +146,35 @@ async function finishConsumed(w: Writer): Promise<SourcesDigest> {
     const size = statSync(dst).size;
     w.consumed.fill(key, size, hex64(await hashFileRaw(dst, size)));
   }
-  const found = await readXattrsOf(w.attrs.map((a) => a.src));
+  await copyXattrs(w, w.attrs);
+  w.attrs = [];
+  await copyXattrs(w, w.dirAttrs);
+  w.dirAttrs = [];
+  return w.consumed.result();
+}
+
+/** Read the entries' shipped xattrs from their sources, key them, and put them on their copies. */
+async function copyXattrs(w: Writer, entries: readonly { key: string; src: string; dst?: string }[]): Promise<void> {
+  const found = await readXattrsOf(entries.map((a) => a.src));
   const changes: [string, string, Buffer][] = [];
-  for (const a of w.attrs) {
+  for (const a of entries) {
     const list = found.get(a.src);
     w.consumed.setXattrs(a.key, xattrTag(list));
     if (a.dst !== undefined) for (const [name, value] of list ?? []) changes.push([a.dst.slice(1), name, value]);
   }
   await writeXattrs('/', changes, os.tmpdir());
-  return w.consumed.result();
+}
+
+/**
+ * Files and symlinks, whose owner is set once they are written, get their xattrs a batch at a
+ * time during a large copy (holding all of them to the end cost 100s of MB at 200,000 files);
+ * directories, chowned after their contents, at the end.
+ */
+async function flushXattrs(w: Writer): Promise<void> {
+  if (w.attrs.length < XATTR_BATCH) return;
+  const batch = w.attrs;
+  w.attrs = [];
+  await copyXattrs(w, batch);
 }
 
 function ownerOf(st: Stats, w: Writer): { uid: number; gid: number } {
@@ -267,7 +289,7 @@ async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel:
  */
 async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel, own = false): Promise<void> {
   w.consumed.add(key, st);
-  w.attrs.push({ key, src, ...(own ? { dst } : {}) });
+  w.dirAttrs.push({ key, src, ...(own ? { dst } : {}) });
   for (const name of readdirSync(src).sort()) {
     const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
@@ -276,6 +298,7 @@ async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxR
     // now and then the event loop runs: a signal stops a copy of 100,000s of files at once
     if (++w.entries % 1024 === 0) await yieldToEvents();
     await copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh);
+    await flushXattrs(w);
   }
 }
 

@@ -305,8 +305,19 @@ export const plainHasher: ContentHasher = {
  */
 export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: ContentHasher): Promise<SourcesDigest> {
   const d = new SourcesDescriber(source.keepOwner);
-  // xattrs not remembered are read afterwards, for all such entries at once
-  const unread: { key: string; abs: string; st: Stats }[] = [];
+  // xattrs not remembered are read a few thousand entries at a time (one getfattr run each):
+  // holding every entry of a cold 200,000-file walk until the end took 100 MB
+  let unread: { key: string; abs: string; st: Stats }[] = [];
+  const readUnread = async (): Promise<void> => {
+    const batch = unread;
+    unread = [];
+    const found = await readXattrsOf(batch.map((u) => u.abs));
+    for (const u of batch) {
+      const tag = xattrTag(found.get(u.abs));
+      d.setXattrs(u.key, tag);
+      cache.rememberXattrTag?.(u.st, tag);
+    }
+  };
   const add = async (key: string, abs: string, st: Stats): Promise<void> => {
     if (st.isFile()) d.add(key, st, await cache.contentHash(abs, st));
     else if (st.isSymbolicLink()) d.add(key, st, undefined, readlinkSync(abs));
@@ -315,6 +326,7 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
     const known = cache.knownXattrTag?.(st);
     if (known === undefined) unread.push({ key, abs, st });
     else d.setXattrs(key, known);
+    if (unread.length >= XATTR_BATCH) await readUnread();
   };
   let n = 0;
   for (const pattern of patterns) {
@@ -328,11 +340,9 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
       }
     }
   }
-  const found = await readXattrsOf(unread.map((u) => u.abs));
-  for (const u of unread) {
-    const tag = xattrTag(found.get(u.abs));
-    d.setXattrs(u.key, tag);
-    cache.rememberXattrTag?.(u.st, tag);
-  }
+  await readUnread();
   return d.result();
 }
+
+/** Entries whose xattrs one getfattr run reads (its argument list holds about this many paths). */
+export const XATTR_BATCH = 4096;
