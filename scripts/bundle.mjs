@@ -37,6 +37,12 @@ await build({
   banner: { js: "const __lbuildUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 
+// Node 20 runs a vm.Script's import() only with --experimental-vm-modules: an import() esbuild left
+// in the bundle (a built-in or an external module) would fail at run time, so it fails the build
+const bundled = readFileSync(new URL('../dist/lbuild.cjs', import.meta.url), 'utf8');
+const left = /(^|[^\w$.])import\(/m.exec(bundled);
+if (left) throw new Error(`dist/lbuild.cjs: a dynamic import() is left at offset ${left.index} (${bundled.slice(left.index, left.index + 60)}): import it statically`);
+
 // the code cache: written by a run that compiles the start-up path (a later Node rewrites it)
 const cache = new URL('../dist/lbuild.cjs.cache', import.meta.url);
 rmSync(cache, { force: true });
