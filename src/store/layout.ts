@@ -26,6 +26,7 @@ import { type Digest, hexOf } from '../oci/digest.js';
  *   cache/origins/<hex>.json  where a pulled layer came from (cross-repository mounts)
  *   cache/compressed/<hex>.json  the gzip blob of a layer (pushed once)
  *   cache/sizes/<hex>.json    a layer's size as Docker counts it (layer-size.ts)
+ *   cache/lint/<hex>.json     what a layer does to the files lint asks about (lint/base-facts.ts)
  *   cache/mounts/<id>/        RUN --mount=type=cache directories
  *   cache/reports/<id>.json   build reports (lbuild report)
  *   cache/history.jsonl       one line per build (lbuild cache report)
@@ -57,6 +58,7 @@ export const layout = {
   origins: (root: string, diffId?: Digest): string => (diffId ? path.join(root, 'cache', 'origins', `${hexOf(diffId)}.json`) : path.join(root, 'cache', 'origins')),
   compressed: (root: string, diffId?: Digest): string => (diffId ? path.join(root, 'cache', 'compressed', `${hexOf(diffId)}.json`) : path.join(root, 'cache', 'compressed')),
   sizes: (root: string, diffId?: Digest): string => (diffId ? path.join(root, 'cache', 'sizes', `${hexOf(diffId)}.json`) : path.join(root, 'cache', 'sizes')),
+  lintFacts: (root: string, diffId?: Digest): string => (diffId ? path.join(root, 'cache', 'lint', `${hexOf(diffId)}.json`) : path.join(root, 'cache', 'lint')),
   mounts: (root: string): string => path.join(root, 'cache', 'mounts'),
   reports: (root: string): string => path.join(root, 'cache', 'reports'),
   history: (root: string): string => path.join(root, 'cache', 'history.jsonl'),

@@ -39,7 +39,7 @@ export async function sweepSideFiles(root: string, s: SweepInput): Promise<numbe
     const id = `sha256:${n.replace(/\.json$/, '')}`;
     if (!s.images.includes(id as Digest)) await rm(path.join(layout.buildinfo(root), n));
   }
-  for (const dir of [layout.origins(root), layout.compressed(root), layout.sizes(root)]) {
+  for (const dir of [layout.origins(root), layout.compressed(root), layout.sizes(root), layout.lintFacts(root)]) {
     for (const n of await names(dir)) if (!s.live.has(`sha256:${n.replace(/\.json$/, '')}`)) await rm(path.join(dir, n));
   }
   for (const n of await names(layout.views(root))) {
