@@ -1,3 +1,4 @@
+import { cleaned } from '../lint/residue.js';
 import { humanSize } from '../util/fsx.js';
 import type { StepRef, WastedFile } from './waste.js';
 
@@ -26,19 +27,15 @@ export interface LayerStep extends StepRef {
 
 const EXAMPLES = 3;
 
-/** Packages a removing RUN purges (`apt-get purge -y a b`, `apk del x`, `dnf remove y`), if it does. */
+/**
+ * Packages a removing RUN purges (`apt-get purge -y a b`, `apk del x`, `dnf remove y`), if it purges
+ * any: lint's reading of what a RUN cleans (an autoremove purges packages it does not name).
+ */
 export function purgedPackages(instruction: string): string[] | undefined {
-  const out: string[] = [];
-  let purges = false;
-  for (const cmd of instruction.split(/&&|\|\||;|\n/)) {
-    const m = /\b(?:apt-get|apt|aptitude)\s+(?:-\S+\s+)*(?:purge|remove|autoremove)\b(.*)|\bapk\s+del\b(.*)|\b(?:dnf|yum|microdnf)\s+(?:-\S+\s+)*(?:remove|erase|autoremove)\b(.*)/.exec(cmd);
-    if (!m) continue;
-    purges = true;
-    for (const w of (m[1] ?? m[2] ?? m[3] ?? '').trim().split(/\s+/)) {
-      if (w !== '' && !w.startsWith('-') && !w.includes('$') && !w.includes('\\') && !/[<>|]/.test(w)) out.push(w);
-    }
-  }
-  return purges ? out : undefined;
+  const gone = [...cleaned(instruction)].filter((r) => r.startsWith('pkg:'));
+  if (gone.length === 0) return undefined;
+  // a `$VAR` list is named by the word "packages" in the fix, not by the variable
+  return gone.filter((r) => r !== 'pkg:*' && !r.includes('$')).map((r) => r.slice(4));
 }
 
 function lineOf(s: StepRef): string {

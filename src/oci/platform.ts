@@ -74,6 +74,16 @@ export function platformServes(have: Platform, want: Platform): boolean {
   return have.os === want.os && have.arch === want.arch && (have.variant === undefined || want.variant === undefined || have.variant === want.variant);
 }
 
+/** Of several candidates, the one for `want`: the same platform first, else one that serves it (platformServes). */
+export function pickFor<T>(candidates: readonly T[], platformOf: (c: T) => Platform | undefined, want: Platform): T | undefined {
+  const match = (test: (p: Platform) => boolean): T | undefined =>
+    candidates.find((c) => {
+      const p = platformOf(c);
+      return p !== undefined && test(p);
+    });
+  return match((p) => samePlatform(p, want)) ?? match((p) => platformServes(p, want));
+}
+
 /** The ARGs Docker defines for a build: BUILD* (where it runs) and TARGET* (what it makes). */
 export function platformArgs(target: Platform = hostPlatform(), build: Platform = hostPlatform()): Record<string, string> {
   const out: Record<string, string> = {};

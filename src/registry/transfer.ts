@@ -1,7 +1,7 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { type Platform, configPlatform, formatPlatform, hostPlatform, platformServes, samePlatform } from '../oci/platform.js';
+import { type Platform, configPlatform, formatPlatform, hostPlatform, pickFor } from '../oci/platform.js';
 import { DigestMismatchError, LbuildError } from '../errors.js';
 import { type Digest, hexOf, sha256, tapDigest } from '../oci/digest.js';
 import { gzipFile } from '../oci/layer-file.js';
@@ -46,10 +46,7 @@ function verifyBytes(bytes: Buffer, expected: string | undefined, what: string):
 
 /** Pick the manifest for a platform (this host's by default) from an index / manifest list. */
 function pickPlatform(index: ImageIndex, display: string, p: Platform = hostPlatform()): Descriptor {
-  const of = (m: Descriptor): Platform | undefined => (m.platform ? configPlatform(m.platform) : undefined);
-  const hit =
-    index.manifests.find((m) => { const q = of(m); return q !== undefined && samePlatform(q, p); }) ??
-    index.manifests.find((m) => { const q = of(m); return q !== undefined && platformServes(q, p); });
+  const hit = pickFor(index.manifests, (m) => (m.platform ? configPlatform(m.platform) : undefined), p);
   if (!hit) throw new LbuildError(`${display}: no image for ${formatPlatform(p)} in its manifest list`);
   return hit;
 }

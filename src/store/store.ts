@@ -13,7 +13,7 @@ import { type Lease, gcRunning, liveLeases } from './leases.js';
 import { pauseForTests } from '../util/testhooks.js';
 import { ContentStore } from './content.js';
 import { ImageIndex, type ImageIndexFile, taggedImages } from './images.js';
-import { type Platform, configPlatform, hostPlatform, platformServes } from '../oci/platform.js';
+import { type Platform, configPlatform, hostPlatform, pickFor } from '../oci/platform.js';
 import { SnapshotStore } from './snapshots.js';
 import { PRIVATE_DIRS, layout } from './layout.js';
 import { inUserNamespace } from '../runtime/rootless.js';
@@ -181,10 +181,9 @@ export class Store {
     const rec = idx.indexes?.[digest];
     if (!rec) return digest;
     const want = platform ?? hostPlatform();
-    for (const id of rec.images) {
-      const c = await this.content.readJson<ImageConfig>(id).catch(() => undefined);
-      if (c && platformServes(configPlatform(c), want)) return id;
-    }
+    const configs = await Promise.all(rec.images.map(async (id) => ({ id, c: await this.content.readJson<ImageConfig>(id).catch(() => undefined) })));
+    const hit = pickFor(configs, (x) => (x.c ? configPlatform(x.c) : undefined), want);
+    if (hit) return hit.id;
     if (platform) throw new NotFoundError(`image for ${want.os}/${want.arch}${want.variant ? `/${want.variant}` : ''} in ${digest}`);
     return rec.images[0] as Digest;
   }

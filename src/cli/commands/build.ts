@@ -283,7 +283,7 @@ async function build(argv: BuildArgs, df: BuildInput): Promise<void> {
   // cache after the first), then one OCI index over their images
   const multi = platforms.length > 1;
   const builders = multi
-    ? platforms.map((p) => makeBuilder(p, planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs, platform: p }), [], formatPlatform(p)))
+    ? platforms.map((p, i) => makeBuilder(p, i === 0 ? plan : planBuild(parsed, { ...(argv.target ? { target: argv.target } : {}), buildArgs, platform: p }), [], formatPlatform(p)))
     : [makeBuilder(platform, plan, asArray(argv.tag))];
   const builder = builders[0] as Builder;
   if (multi) checkMultiOutputs(outputs);
