@@ -28,7 +28,7 @@ import { createReadStream } from 'node:fs';
 import { hasWildcard } from '../context/glob.js';
 import { makeMatcher } from '../context/ignore.js';
 import type { XXHashAPI } from 'xxhash-wasm';
-import { type SourcesDigest, SourcesDescriber, XATTR_BATCH, hashFileRaw, hex64, loadHasher } from '../context/checksum.js';
+import { type ContentHasher, type SourcesDigest, SourcesDescriber, XATTR_BATCH, hashFileRaw, hex64, loadHasher } from '../context/checksum.js';
 import { type CopySource, type Selection, childVisible, cleanSource, lstatEntry, matchSource } from '../context/select.js';
 
 export type { CopySource } from '../context/select.js';
@@ -41,6 +41,7 @@ import { extractInto } from './extract.js';
 import { yieldToEvents } from '../util/fsx.js';
 import * as os from 'node:os';
 import { readXattrsOf, writeXattrs, xattrTag } from '../util/xattr.js';
+import { CopyReuse, type PreviousLayer, ReuseConflict, type ReusedFiles, type Wanted } from './reuse.js';
 
 export interface CopyOptions {
   /** the merged root of the step */
@@ -48,7 +49,11 @@ export interface CopyOptions {
   workdir: string;
   /** ADD <url>: what each URL source was fetched as (keyed already), by the source as written */
   urls?: ReadonlyMap<string, { file: string; name: string; lastModified?: string }>;
+  /** incremental copy: the previous snapshot of this step, and the upper dir of the mount at `dest` */
+  reuse?: { prev: PreviousLayer; hasher: ContentHasher; upper: string };
 }
+
+export type CopyResult = SourcesDigest & { reused?: ReusedFiles };
 
 /** A --chmod value as a function of an entry's current mode: octal (`0755`) or symbolic (`u+x,go-w`, `a=rX`). */
 type ChmodFn = (mode: number, isDir: boolean) => number;
@@ -90,10 +95,11 @@ export function parseChmod(spec: string | undefined): ChmodFn | undefined {
 }
 
 /** mkdir -p inside the root; new directories get mode 0755 and the given owner. */
-function mkdirAll(root: string, inside: string, owner: { uid: number; gid: number }): string {
+function mkdirAll(root: string, inside: string, owner: { uid: number; gid: number }, reuse?: CopyReuse): string {
   // resolving first means a symlink on the way (even a dangling one) is followed inside the root,
   // and the directories are made where it points, as the image would see them
   const abs = resolveInRoot(root, inside, true);
+  reuse?.guard(abs, false);
   const parts = path.relative(root, abs).split(path.sep).filter((p) => p !== '');
   let cur = root;
   for (const p of parts) {
@@ -125,11 +131,12 @@ interface Writer extends Selection {
   hash: XXHashAPI;
   /** large files copied by the kernel: hashed from where they landed, once the copy is done */
   large: { key: string; dst: string }[];
-  /** files and symlinks whose xattrs are read (a batch of getfattr at a time) and put on `dst` */
-  attrs: { key: string; src: string; dst?: string }[];
+  /** files and symlinks whose xattrs are read (a batch of getfattr at a time) and put on `dst`; `reused`: must have none */
+  attrs: { key: string; src: string; dst?: string; reused?: boolean }[];
   /** directories' xattrs: read and put on them once the copy is done (after their chown) */
   dirAttrs: { key: string; src: string; dst?: string }[];
   entries: number;
+  reuse?: CopyReuse;
 }
 
 async function newWriter(keepOwner: boolean, rest: Partial<Writer> = {}): Promise<Writer> {
@@ -154,11 +161,13 @@ async function finishConsumed(w: Writer): Promise<SourcesDigest> {
 }
 
 /** Read the entries' shipped xattrs from their sources, key them, and put them on their copies. */
-async function copyXattrs(w: Writer, entries: readonly { key: string; src: string; dst?: string }[]): Promise<void> {
+async function copyXattrs(w: Writer, entries: readonly { key: string; src: string; dst?: string; reused?: boolean }[]): Promise<void> {
   const found = await readXattrsOf(entries.map((a) => a.src));
   const changes: [string, string, Buffer][] = [];
   for (const a of entries) {
     const list = found.get(a.src);
+    // a linked file cannot be given attributes: they would land on the previous layer's inode too
+    if (a.reused && list?.length) throw new ReuseConflict(`${a.key} has extended attributes`);
     w.consumed.setXattrs(a.key, xattrTag(list));
     if (a.dst !== undefined) for (const [name, value] of list ?? []) changes.push([a.dst.slice(1), name, value]);
   }
@@ -221,6 +230,11 @@ function copyFile(src: string, dst: string, st: Stats, w: Writer, key: string): 
   }
 }
 
+/** The owner and mode a copy of a file gets. */
+function wanted(st: Stats, w: Writer): Wanted {
+  return { ...ownerOf(st, w), mode: w.chmod ? w.chmod(st.mode, false) : st.mode & 0o7777 };
+}
+
 /** Up to SMALL_COPY bytes of a file into the shared copy buffer; the count read. */
 function readSmall(src: string): number {
   copyBuffer ??= Buffer.allocUnsafe(SMALL_COPY);
@@ -250,6 +264,7 @@ function removeExisting(dst: string, keepDir: boolean): void {
  * parent was just made by this copy, so nothing can be in the way.
  */
 async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false, key = ctxRel): Promise<void> {
+  w.reuse?.guard(dst, !st.isDirectory());
   if (st.isDirectory()) {
     if (!fresh) removeExisting(dst, true);
     const made = fresh || !existsSync(dst);
@@ -275,6 +290,13 @@ async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel:
       w.consumed.add(key, st);
       return;
     }
+    // incremental: the previous layer's file is taken over (linked after the unmount)
+    const same = w.reuse ? await w.reuse.match(src, dst, st, wanted(st, w)) : undefined;
+    if (same !== undefined) {
+      w.consumed.add(key, st, same);
+      if (!w.reuse?.noXattrs(st)) w.attrs.push({ key, src, reused: true });
+      return;
+    }
     copyFile(src, dst, st, w, key);
     w.attrs.push({ key, src, dst });
     if (st.nlink > 1) w.inodes.set(inode, dst);
@@ -289,7 +311,8 @@ async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel:
  */
 async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel, own = false): Promise<void> {
   w.consumed.add(key, st);
-  w.dirAttrs.push({ key, src, ...(own ? { dst } : {}) });
+  // none to read (the stat cache knows this state has none), none to copy
+  if (!w.reuse?.noXattrs(st)) w.dirAttrs.push({ key, src, ...(own ? { dst } : {}) });
   for (const name of readdirSync(src).sort()) {
     const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
@@ -344,7 +367,7 @@ async function isArchive(file: string): Promise<boolean> {
  * named as sources followed (inside their root), symlinks inside copied trees kept, hardlinks
  * kept, ADD of local tar archives extracted.
  */
-export async function executeCopy(instr: CopyInstr, source: CopySource, opts: CopyOptions, file: string): Promise<SourcesDigest> {
+export async function executeCopy(instr: CopyInstr, source: CopySource, opts: CopyOptions, file: string): Promise<CopyResult> {
   const root = opts.dest;
   const chown = instr.chown !== undefined ? resolveChown(root, instr.chown) : undefined;
   const owner = chown ?? { uid: 0, gid: 0 };
@@ -354,12 +377,14 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
     ...(chmod !== undefined ? { chmod } : {}),
     ...(instr.exclude.length ? { exclude: makeMatcher(instr.exclude) } : {}),
     ...(source.ignore ? { ignore: source.ignore } : {}),
+    // only a plain COPY: heredocs, URLs and archives are written by other means
+    ...(opts.reuse && instr.kind === 'COPY' && instr.heredocs.length === 0 ? { reuse: new CopyReuse(opts.reuse.prev, opts.reuse.hasher, root, opts.reuse.upper) } : {}),
   });
   let dest = instr.dest;
   const dirDest = dest === '' || dest === '.' || dest.endsWith('/') || dest.endsWith('/.');
   dest = path.posix.resolve(opts.workdir || '/', dest);
-  if (dirDest) mkdirAll(root, dest, owner);
-  else mkdirAll(root, path.posix.dirname(dest), owner);
+  if (dirDest) mkdirAll(root, dest, owner, w.reuse);
+  else mkdirAll(root, path.posix.dirname(dest), owner, w.reuse);
 
   // heredoc sources become files named after their delimiter
   const heredocs = new Map(instr.heredocs.map((h) => [h.name, h]));
@@ -381,7 +406,7 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
     if (fetched) {
       // as BuildKit: named after the URL, mode 0600 unless --chmod, mtime from Last-Modified
       const target = dirDest || isDir(root, dest) ? path.posix.join(dest, fetched.name) : dest;
-      if (!dirDest && !isDir(root, dest)) mkdirAll(root, path.posix.dirname(dest), owner);
+      if (!dirDest && !isDir(root, dest)) mkdirAll(root, path.posix.dirname(dest), owner, w.reuse);
       const abs = resolveInRoot(root, target, true);
       removeExisting(abs, false);
       copyFileSync(fetched.file, abs, constants.COPYFILE_EXCL);
@@ -408,16 +433,16 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
       if (pivot !== undefined) {
         const kept = pivot === '' ? m.rel : m.rel.startsWith(`${pivot}/`) ? m.rel.slice(pivot.length + 1) : m.rel;
         const target = path.posix.join(dest, kept);
-        if (m.st.isDirectory()) await copyChildren(m.abs, mkdirAll(root, target, owner), m.st, w, m.real, '', false, m.rel);
+        if (m.st.isDirectory()) await copyChildren(m.abs, mkdirAll(root, target, owner, w.reuse), m.st, w, m.real, '', false, m.rel);
         else {
-          mkdirAll(root, path.posix.dirname(target), owner);
+          mkdirAll(root, path.posix.dirname(target), owner, w.reuse);
           await copyEntry(m.abs, resolveInRoot(root, target, true), m.st, w, m.real, '', false, m.rel);
         }
         continue;
       }
       const base = path.posix.basename(m.rel) || path.posix.basename(m.abs);
       if (isAdd && instr.unpack !== false && m.st.isFile() && (await isArchive(m.abs))) {
-        const target = mkdirAll(root, dest, owner);
+        const target = mkdirAll(root, dest, owner, w.reuse);
         const before = hex64(await hashFileRaw(m.abs, m.st.size));
         await extractInto(m.abs, root, target, file, instr.line);
         // an archive is streamed, not held: what was extracted is what it held, if it held still
@@ -428,7 +453,7 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
         continue;
       }
       if (m.st.isDirectory()) {
-        const target = mkdirAll(root, dest, owner);
+        const target = mkdirAll(root, dest, owner, w.reuse);
         await copyChildren(m.abs, target, m.st, w, m.real, '', false, m.rel);
         continue;
       }
@@ -439,7 +464,9 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
     }
   }
   if (matched === 0) throw new LbuildError(`${file}:${instr.line}: ${instr.kind} failed: no source files were specified (nothing matched ${instr.sources.join(' ')})`);
-  return finishConsumed(w);
+  const digest = await finishConsumed(w);
+  const reused = w.reuse?.result();
+  return reused ? { ...digest, reused } : digest;
 }
 
 /**

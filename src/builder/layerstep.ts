@@ -1,6 +1,8 @@
 import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
-import { removeMountStubs, stageUpper } from '../diff/upper.js';
+import { removeMountStubs, stageUpper, upperPackOptions } from '../diff/upper.js';
+import { FILE_INDEX, FileIndexWriter } from '../diff/file-index.js';
+import { loadHasher } from '../context/checksum.js';
 import type { Lease } from '../store/leases.js';
 import { readTreeXattrs, writeXattrs } from '../util/xattr.js';
 import type { LayerInfo } from '../diff/layer.js';
@@ -10,6 +12,7 @@ import { type ActiveSnapshot, Snapshotter } from '../snapshot/overlay.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
 import type { Store } from '../store/store.js';
 import { traced } from '../util/trace.js';
+import { type ReusedFiles, ReuseConflict, linkReused } from './reuse.js';
 
 /**
  * Mount points for files (/etc/hosts, /etc/resolv.conf) that do not exist in the root yet,
@@ -40,26 +43,45 @@ export async function withLayer(
   snapshotter: Snapshotter,
   parents: readonly Digest[],
   mtimeClamp: number | undefined,
-  work: (snap: ActiveSnapshot) => Promise<{ stubs: string[] } | void>,
+  work: (snap: ActiveSnapshot) => Promise<{ stubs: string[]; reused?: ReusedFiles } | void>,
   /** the build's lease: the new layer is on it before anyone can see the layer */
   lease: Lease,
+  /** write the layer's file index (a COPY's, for the next build's incremental copy) */
+  indexFiles = false,
 ): Promise<LayerInfo> {
   const snap = await traced('mount', () => snapshotter.prepare(parents));
   try {
     let stubs: string[] = [];
+    let reused: ReusedFiles | undefined;
     try {
       const r = await traced('work', () => work(snap));
       stubs = r?.stubs ?? [];
+      reused = r?.reused;
     } finally {
       await traced('unmount', () => snap.release());
     }
+    if (reused) {
+      const files = reused;
+      await traced('link', async () => linkReused(snap.upper, files));
+    }
     // one walk of the upper dir for extended attributes serves stub removal and the diff
     const attrs = await traced('opaque', () => readTreeXattrs(snap.upper));
+    // a linked file is the previous layer's inode: it must carry no attribute to ship or to strip
+    for (const rel of reused?.files ?? []) if (attrs.shipped.has(rel) || attrs.unshipped.has(rel)) throw new ReuseConflict(`${rel} has extended attributes`);
     await removeMountStubs(snap.upper, stubs, snap.lowers, attrs.opaque);
     // what does not ship is not kept in the snapshot either: lbuild run shows what the image has
     await writeXattrs(snap.upper, [...attrs.unshipped].flatMap(([rel, names]) => names.map((n): [string, string, null] => [rel, n, null])), store.tmpDir);
     const counter = { contentBytes: 0 };
-    const staged = await traced('diff', () => stageUpper(store.content, snap.upper, attrs.opaque, mtimeClamp, attrs.shipped, counter));
+    // a COPY's layer gets the index its next build takes unchanged files by (reuse.ts)
+    const index = indexFiles ? new FileIndexWriter(path.join(snap.dir, FILE_INDEX), await loadHasher()) : undefined;
+    const staged = await traced('diff', async () => {
+      try {
+        const linked = reused ? { reuse: { blob: reused.prev.blob, index: reused.prev.index, linked: new Set(reused.files) } } : {};
+        return await stageUpper(store.content, snap.upper, { ...upperPackOptions(attrs.opaque, mtimeClamp, attrs.shipped), counter, ...(index ? { index } : {}), ...linked });
+      } finally {
+        index?.close();
+      }
+    });
     const layer = { diffId: staged.digest, size: staged.size };
     try {
       // leased, then made visible (blob and snapshot), under the lock a collection holds: a prune

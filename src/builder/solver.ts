@@ -9,6 +9,9 @@ import type { CacheIndex, CacheRecord } from '../store/cache.js';
 import type { Lease } from '../store/leases.js';
 import type { Store } from '../store/store.js';
 import { withLayer } from './layerstep.js';
+import { type PreviousLayer, ReuseConflict } from './reuse.js';
+import { FILE_INDEX, readFileIndex } from '../diff/file-index.js';
+import * as path from 'node:path';
 import type { PreparedStep } from './steps/step.js';
 
 export interface SolvedStep {
@@ -83,14 +86,25 @@ export class Solver {
     delete prepared.files;
     const started = Date.now();
     let consumed: Awaited<ReturnType<PreparedStep['execute']>>['consumed'];
-    const layer = await withLayer(this.store, this.snapshotter, c.layers, this.mtimeClamp, async (snap) => {
-      const out = await prepared.execute(snap, (l) => c.vertex.log(l));
-      consumed = out.consumed;
-      return { stubs: out.stubs ?? [] };
-    }, this.lease).catch(async (e: unknown) => {
-      await fileList?.discard();
-      throw e;
-    });
+    const run = (reuseFrom: PreviousLayer | undefined): Promise<{ diffId: Digest; size: number }> =>
+      withLayer(this.store, this.snapshotter, c.layers, this.mtimeClamp, async (snap) => {
+        const out = await prepared.execute(snap, (l) => c.vertex.log(l), reuseFrom);
+        consumed = out.consumed;
+        if (out.reused) c.vertex.log(`${out.reused.files.length} unchanged file(s) taken from the previous build of this step`);
+        return { stubs: out.stubs ?? [], ...(out.reused ? { reused: out.reused } : {}) };
+      }, this.lease, prepared.incremental === true);
+    const reuseFrom = c.bypass ? undefined : await this.previousSnapshot(prepared, c, key);
+    const layer = await run(reuseFrom)
+      .catch(async (e: unknown) => {
+        if (!(e instanceof ReuseConflict)) throw e;
+        c.vertex.log(`copying every file: ${e.message}`);
+        consumed = undefined;
+        return run(undefined);
+      })
+      .catch(async (e: unknown) => {
+        await fileList?.discard();
+        throw e;
+      });
     let inputs: KeyInputs = prepared.inputs;
     if (consumed) {
       // what the step read is not what was keyed: record it under what it read
@@ -102,6 +116,23 @@ export class Solver {
     const now = new Date().toISOString();
     await this.cache.put({ version: 1, key: finalKey, diffId: layer.diffId, size: layer.size, createdBy: prepared.createdBy, created: now, durationMs: Date.now() - started, lastUsed: now });
     return { layer, key: finalKey, cache: 'miss', reason, recorded: { ...step, key: finalKey, inputs, cache: 'miss' } };
+  }
+
+  /**
+   * The snapshot of this step's previous build, for an incremental COPY: the same instruction,
+   * its sources or its parent different (each file taken over is checked on its own, and what
+   * the parent decides — owners by name, what lies at the destination — is done through the
+   * overlay as in a full copy), its layer still in the store (and now leased) with a file index.
+   */
+  private async previousSnapshot(prepared: PreparedStep, c: SolveContext, key: string): Promise<PreviousLayer | undefined> {
+    const prev = c.previous;
+    if (!prepared.incremental || !prev || prev.key === key) return undefined;
+    if (stepKey({ ...prev.inputs, parent: prepared.inputs.parent, ...(prepared.inputs.sources !== undefined ? { sources: prepared.inputs.sources } : {}) }) !== key) return undefined;
+    const rec = await this.cache.get(prev.key);
+    if (!rec || (await this.store.holdLayers(this.lease, [rec.diffId])).length) return undefined;
+    if (!(await this.store.snapshots.has(rec.diffId))) return undefined;
+    const index = readFileIndex(path.join(this.store.snapshots.dir(rec.diffId), FILE_INDEX));
+    return index ? { diff: this.store.snapshots.diffDir(rec.diffId), blob: this.store.content.path(rec.diffId), index } : undefined;
   }
 
   private async explain(prepared: PreparedStep, step: Omit<RecordedStep, 'cache'>, c: SolveContext): Promise<string> {

@@ -3,6 +3,10 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Xattrs } from '../util/xattr.js';
+import { Transform } from 'node:stream';
+import { hex64 } from '../context/checksum.js';
+import type { FileIndexWriter, IndexedFile } from './file-index.js';
+import { MAX_RUN, RangeCopier } from './range-copier.js';
 
 export interface PackOptions {
   /** Convert overlay upper-dir markers: char device 0/0 → `.wh.<name>`, opaque dirs → `.wh..wh..opq`. */
@@ -17,7 +21,19 @@ export interface PackOptions {
   descend?: (rel: string, st: Stats) => boolean;
   /** Counts the layer's size as Docker does (store/layer-size.ts) while packing. */
   counter?: { contentBytes: number };
+  /** Receives each regular file packed with its content, hashed as it is packed (file-index.ts). */
+  index?: FileIndexWriter;
+  /** Files linked from a previous layer: their entries are that layer's tar bytes (file-index.ts). */
+  reuse?: ReusedEntries;
 }
+
+/** Files of the tree that are a previous layer's inodes, and that layer's tar and file index. */
+export interface ReusedEntries {
+  blob: string;
+  index: ReadonlyMap<string, IndexedFile>;
+  linked: ReadonlySet<string>;
+}
+
 
 const WH = '.wh.';
 const OPQ = '.wh..wh..opq';
@@ -84,9 +100,23 @@ function compareNames(a: string, b: string): number {
 export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   const pack = tar.pack();
   const seenInodes = new Map<string, string>();
+  // every byte goes through push (tar-stream's own and the PAX headers and ranges written here):
+  // counting them gives each entry's offset, for the file index
+  let written = 0;
+  const rawPush = pack.push.bind(pack) as (b: Buffer | null) => boolean;
+  (pack as unknown as { push(b: Buffer | null): boolean }).push = (b) => {
+    if (b) written += b.length;
+    return rawPush(b);
+  };
+  const ranges = opts.reuse ? new RangeCopier(opts.reuse.blob) : undefined;
+  const flush = (): void => {
+    const b = ranges?.take();
+    if (b) pack.push(b);
+  };
 
   const put = (header: tar.Header | (Partial<tar.Header> & { name: string }), body?: Buffer): Promise<void> =>
     new Promise((resolve, reject) => {
+      flush();
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (body) pack.entry(header, body, cb);
       else pack.entry(header, cb);
@@ -101,6 +131,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   const withXattrs = async (header: tar.Header, rel: string | undefined): Promise<tar.Header> => {
     const attrs = rel !== undefined ? opts.xattrs?.get(rel) : undefined;
     if (!attrs?.length) return header;
+    flush();
     const records: [string, Buffer][] = [['path', Buffer.from(header.name)]];
     if (header.linkname) records.push(['linkpath', Buffer.from(header.linkname)]);
     for (const [k, v] of Object.entries((header.pax ?? {}) as Record<string, string>)) records.push([k, Buffer.from(v)]);
@@ -109,7 +140,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     // tar-stream takes no body for a meta entry: the block goes straight into the stream, in
     // order, since the previous entry is complete (add awaits each one)
     const pad = (BLOCK - (paxBody.length % BLOCK)) % BLOCK;
-    (pack as unknown as { push(b: Buffer): boolean }).push(Buffer.concat([ustarHeader('PaxHeader', paxBody.length, 'x', header.mtime ?? new Date(0)), paxBody, Buffer.alloc(pad)]));
+    pack.push(Buffer.concat([ustarHeader('PaxHeader', paxBody.length, 'x', header.mtime ?? new Date(0)), paxBody, Buffer.alloc(pad)]));
     return { ...header, name: header.type === 'directory' ? 'PaxHeader/' : 'PaxHeader', linkname: header.linkname ? 'PaxHeader' : '', pax: null };
   };
   const add = async (header: tar.Header, body?: Buffer, rel?: string): Promise<void> => put(await withXattrs(header, rel), body);
@@ -168,17 +199,35 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
       return;
     }
     if (opts.counter) opts.counter.contentBytes += st.size;
+    const index = opts.index;
+    const hasXattrs = (opts.xattrs?.get(rel)?.length ?? 0) > 0;
+    const tarMtime = Math.floor((h.mtime as Date).getTime() / 1000);
+    // a file linked from the previous layer, as that layer packed it: its entry's bytes are taken from there
+    const prev = opts.reuse?.linked.has(rel) ? opts.reuse.index.get(rel) : undefined;
+    if (ranges && prev && !hasXattrs && sameEntry(prev, st, tarMtime)) {
+      if (!ranges.continues(prev.offset, prev.length)) flush();
+      index?.add(rel, st, prev.hash, false, { offset: written + ranges.pending, length: prev.length, tarMtime });
+      ranges.queue(prev.offset, prev.length, rel, st.size);
+      return;
+    }
+    flush();
+    const offset = written;
     if (st.size <= SMALL_FILE) {
       const buf = readFileSync(abs);
       if (buf.length !== st.size) throw new Error(`${rel} changed size while being archived`);
       await add(h, buf, rel);
+      index?.add(rel, st, hex64(index.hasher.h64Raw(buf)), hasXattrs, { offset, length: written - offset, tarMtime });
       return;
     }
     const big = await withXattrs(h, rel);
+    const hash = index?.hasher.create64();
     await new Promise<void>((resolve, reject) => {
       const sink = pack.entry(big, (err) => (err ? reject(err) : resolve()));
-      pipeline(createReadStream(abs), sink).catch(reject);
+      const read = createReadStream(abs);
+      const hashed = hash ? [new Transform({ transform: (c: Buffer, _e, cb) => cb(null, (hash.update(c), c)) })] : [];
+      pipeline([read, ...hashed, sink]).catch(reject);
     });
+    if (index && hash) index.add(rel, st, hex64(hash.digest()), hasXattrs, { offset, length: written - offset, tarMtime });
   };
 
   const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
@@ -205,9 +254,18 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   };
 
   walk(root, '')
-    .then(() => pack.finalize())
-    .catch((e: unknown) => pack.destroy(e instanceof Error ? e : new Error(String(e))));
+    .then(() => {
+      flush();
+      pack.finalize();
+    })
+    .catch((e: unknown) => pack.destroy(e instanceof Error ? e : new Error(String(e))))
+    .finally(() => ranges?.close());
   return pack;
+}
+
+/** Would packTree write, for this file, the entry the previous layer's index describes? */
+function sameEntry(prev: IndexedFile, st: Stats, tarMtime: number): boolean {
+  return prev.length > 0 && prev.length <= MAX_RUN && !prev.xattrs && prev.size === st.size && prev.mode === (st.mode & 0o7777) && prev.uid === st.uid && prev.gid === st.gid && prev.mtimeMs === st.mtimeMs && prev.tarMtime === tarMtime;
 }
 
 function whiteoutHeader(name: string, mtimeClamp: number | undefined): tar.Header {

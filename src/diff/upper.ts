@@ -58,8 +58,8 @@ export async function removeMountStubs(upper: string, stubs: readonly string[], 
  * Docker's overlay2 (and every other consumer) creates a parent missing from a layer as
  * root:root 0755, which would then hide the lower layer's directory. BuildKit writes them too.
  */
-export async function stageUpper(content: ContentStore, upper: string, opaqueDirs: ReadonlySet<string>, mtimeClamp?: number, xattrs?: ReadonlyMap<string, Xattrs>, counter?: { contentBytes: number }): Promise<StagedBlob> {
-  return content.stage(packTree(upper, { ...upperPackOptions(opaqueDirs, mtimeClamp, xattrs), ...(counter ? { counter } : {}) }) as unknown as Readable);
+export async function stageUpper(content: ContentStore, upper: string, opts: PackOptions): Promise<StagedBlob> {
+  return content.stage(packTree(upper, opts) as unknown as Readable);
 }
 
 /** How an upper dir (or a snapshot made from one) is written as a layer. */

@@ -72,7 +72,12 @@ export class ContentStore {
     const tmp = path.join(this.tmpDir, tempName('blob'));
     const hash = createHash('sha256');
     let size = 0;
-    const fh = await fsp.open(tmp, 'w', 0o644);
+    // listening from now on: a stream that fails while the file is being opened fails with its own error
+    const chunks = src instanceof Uint8Array ? undefined : src[Symbol.asyncIterator]();
+    const fh = await fsp.open(tmp, 'w', 0o644).catch(async (e: unknown) => {
+      await chunks?.return?.();
+      throw e;
+    });
     try {
       if (src instanceof Uint8Array) {
         hash.update(src);
@@ -82,7 +87,7 @@ export class ContentStore {
         // a tar stream comes in header-sized pieces: one write per MiB, not per piece
         let pending: Buffer[] = [];
         let pendingBytes = 0;
-        for await (const chunk of src) {
+        for await (const chunk of { [Symbol.asyncIterator]: () => chunks as AsyncIterator<unknown> }) {
           const buf = chunk as Buffer;
           hash.update(buf);
           size += buf.length;

@@ -66,7 +66,8 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
     ...(digest.files ? { files: digest.files } : {}),
     ...(layers ? { from: layers.what } : dirSource ? { from: dirSource.what } : {}),
     createdBy: createdBy(instr, cfg.Shell, state.scope),
-    execute: async (snap) => {
+    ...(x.kind === 'COPY' && !x.heredocs.length ? { incremental: true } : {}),
+    execute: async (snap, _log, reuseFrom) => {
       if (git) {
         const dir = path.join(env.store.tmpDir, tempName('git'));
         try {
@@ -83,9 +84,12 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
       const opened = layers ? await env.layerSources.open(layers) : { source: dirSource ?? (await env.context()), release: async () => undefined };
       try {
         const fetched = new Map([...urls].map(([raw, u]) => [raw, { file: env.store.content.path(u.digest), name: u.name, ...(u.lastModified ? { lastModified: u.lastModified } : {}) }]));
-        const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched }, env.file);
+        // the context's files are hashed through its stat cache, as for the key; others are read
+        const reuse = reuseFrom ? { reuse: { prev: reuseFrom, hasher: layers || dirSource ? plainHasher : env.statCache, upper: snap.upper } } : {};
+        const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched, ...reuse }, env.file);
+        const reused = read.reused ? { reused: read.reused } : {};
         // layers cannot change; the context can, between keying and copying
-        return !layers && read.digest !== digest.digest ? { consumed: { sources: read.digest } } : {};
+        return !layers && read.digest !== digest.digest ? { consumed: { sources: read.digest }, ...reused } : reused;
       } finally {
         await opened.release();
       }

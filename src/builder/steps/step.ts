@@ -13,6 +13,7 @@ import type { ActiveSnapshot } from '../../snapshot/overlay.js';
 import type { Store } from '../../store/store.js';
 import type { SecretSource } from '../mounts.js';
 import type { LayerSource, LayerSources } from '../sources.js';
+import type { PreviousLayer, ReusedFiles } from '../reuse.js';
 
 /*
  * A layer step is keyed and executed by its kind's module (run, copy, workdir): `prepare`
@@ -60,6 +61,8 @@ export interface StepOutcome {
   stubs?: string[];
   /** inputs that turned out different from the keyed ones (what was really read) */
   consumed?: Partial<Pick<KeyInputs, 'sources'>> & { bindSources?: string[] };
+  /** files an incremental COPY left to be linked from the previous snapshot after the unmount */
+  reused?: ReusedFiles;
 }
 
 export interface PreparedStep {
@@ -69,7 +72,10 @@ export interface PreparedStep {
   /** where the sources come from, for messages (`stage builder`) */
   from?: string;
   createdBy: string;
-  execute(snap: ActiveSnapshot, log: (line: string) => void): Promise<StepOutcome>;
+  /** `reuseFrom`: the previous snapshot of this step (same op, same parent), for an incremental COPY */
+  execute(snap: ActiveSnapshot, log: (line: string) => void, reuseFrom?: PreviousLayer): Promise<StepOutcome>;
+  /** the step can take `reuseFrom` */
+  incremental?: boolean;
 }
 
 /** The history `created_by` of an instruction, as BuildKit writes it. */
