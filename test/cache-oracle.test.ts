@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { importBusybox } from './helpers/busybox.js';
-import { lbuildOk, removeDir, tempDir } from './helpers/cli.js';
+import { lbuildOk, removeDir, run, tempDir } from './helpers/cli.js';
 import { writeContext } from './helpers/context.js';
 
 /*
@@ -52,10 +52,12 @@ interface World {
   ignoreB: boolean;
   noCacheGen: boolean;
   prune: boolean;
+  /** a second source, alt/, copied over src/ (its a.txt a copy of src/a.txt, mtime and all) */
+  alt: boolean;
 }
 
 function dockerfile(w: World): string {
-  const copies = ['COPY src /src/', 'COPY data.bin link /files/'];
+  const copies = [w.alt ? 'COPY src alt /src/' : 'COPY src /src/', 'COPY data.bin link /files/'];
   if (w.swapped) copies.reverse();
   return [
     'FROM busybox AS gen',
@@ -80,7 +82,7 @@ type Mutation = (w: World, r: () => number) => Promise<string>;
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 const existing = async (w: World, r: () => number): Promise<string> => {
   const present: string[] = [];
-  for (const f of [...FILES, 'src/b2.txt']) if (await fsp.lstat(path.join(w.ctx, f)).then(() => true, () => false)) present.push(f);
+  for (const f of [...FILES, 'src/b2.txt']) if (await fsp.stat(path.join(w.ctx, f)).then((st) => st.isFile(), () => false)) present.push(f);
   return pick(r, present);
 };
 
@@ -171,6 +173,40 @@ const MUTATIONS: Record<string, Mutation> = {
     w.prune = true;
     return 'prune --all';
   },
+  // for the incremental COPY (issue 17.3): what it must not take over from the previous layer
+  xattr: async (w, r) => {
+    const f = await existing(w, r);
+    const p = path.join(w.ctx, f);
+    if ((await fsp.lstat(p)).isSymbolicLink()) return `no xattr on ${f} (a symlink)`;
+    const had = (await run('getfattr', ['-n', 'user.k', p])).exitCode === 0;
+    const set = await run('setfattr', had ? ['-x', 'user.k', p] : ['-n', 'user.k', '-v', String(Math.floor(r() * 100)), p]);
+    if (set.exitCode !== 0) throw new Error(set.stderr);
+    return `${had ? 'remove' : 'set'} user.k on ${f}`;
+  },
+  'file <-> directory': async (w) => {
+    const p = path.join(w.ctx, 'src/sub/e');
+    if (await fsp.stat(p).then((st) => st.isDirectory(), () => false)) {
+      await fsp.rm(p, { recursive: true });
+      await fsp.writeFile(p, 'e\n');
+      return 'src/sub/e a file';
+    }
+    await fsp.rm(p, { force: true });
+    await fsp.mkdir(p);
+    await fsp.writeFile(path.join(p, 'inner'), 'inner\n');
+    return 'src/sub/e a directory';
+  },
+  'second source': async (w) => {
+    w.alt = !w.alt;
+    const a = path.join(w.ctx, 'src/a.txt');
+    await fsp.rm(path.join(w.ctx, 'alt'), { recursive: true, force: true });
+    if (w.alt && (await fsp.lstat(a).then((st) => st.isFile(), () => false))) {
+      await fsp.mkdir(path.join(w.ctx, 'alt'));
+      await fsp.copyFile(a, path.join(w.ctx, 'alt/a.txt'));
+      const st = await fsp.stat(a);
+      await fsp.utimes(path.join(w.ctx, 'alt/a.txt'), st.atime, st.mtime);
+    } else if (w.alt) await fsp.mkdir(path.join(w.ctx, 'alt'));
+    return `${w.alt ? 'copy alt/ over' : 'no alt/ over'} src/`;
+  },
   SOURCE_DATE_EPOCH: async (w, r) => {
     w.epoch = pick(r, ['0', '86400', '1700000000']);
     return `SOURCE_DATE_EPOCH=${w.epoch}`;
@@ -179,6 +215,8 @@ const MUTATIONS: Record<string, Mutation> = {
 
 async function imageOf(store: string, args: string[], w: World): Promise<string> {
   const r = await lbuildOk(store, ['build', '--progress', 'plain', '--build-arg', `V=${w.arg}`, ...args, w.ctx], { env: { SOURCE_DATE_EPOCH: w.epoch } });
+  // LBUILD_ORACLE_LOG=FILE: every build's progress, to see what a run exercised
+  if (process.env.LBUILD_ORACLE_LOG) await fsp.appendFile(process.env.LBUILD_ORACLE_LOG, r.stderr);
   return r.stdout.trim();
 }
 
@@ -187,7 +225,7 @@ for (const seed of SEEDS) {
     const r = prng(seed);
     const cold = path.join(dir, `cold-${seed}`);
     await importBusybox(cold, 'busybox:latest', { SOURCE_DATE_EPOCH: '0' });
-    const w: World = { ctx: path.join(dir, `oracle-${seed}`), env: 'a', arg: '1', epoch: '0', extraStep: false, swapped: false, ignoreB: false, noCacheGen: false, prune: false };
+    const w: World = { ctx: path.join(dir, `oracle-${seed}`), env: 'a', arg: '1', epoch: '0', extraStep: false, swapped: false, ignoreB: false, noCacheGen: false, prune: false, alt: false };
     await writeContext(w.ctx, {
       'src/a.txt': 'a\n',
       'src/b.txt': 'b\n',
