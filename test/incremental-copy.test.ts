@@ -100,7 +100,9 @@ test('what the incremental copy cannot vouch for is copied in full, and still gi
   assert.equal(set.exitCode, 0, set.stderr);
   await fsp.writeFile(path.join(ctx, 'a/y.txt'), 'y edited again\n');
   const attrs = await build(root, ctx);
-  assert.match(attrs.log, /copying every file: a\/z\.txt has extended attributes/);
+  // z.txt copied: found at the copy (the stat cache knew the new state's attributes) or after it
+  // (it did not yet: the attribute was set in the second the build started), then in full
+  assert.ok(reusedCount(attrs.log) === 1 || /copying every file: a\/z\.txt has extended attributes/.test(attrs.log), attrs.log);
   assert.equal(attrs.id, await coldImage('conflict-cold-2', ctx));
 });
 

@@ -66,9 +66,9 @@ export class CopyReuse {
    */
   guard(dst: string, replacing: boolean): void {
     if (this.skipped.size === 0) return;
-    if (replacing && this.holding.has(dst)) throw new ReuseConflict(`${path.relative(this.root, dst)} replaces a directory the copy wrote`);
+    if (replacing && this.holding.has(dst)) throw new ReuseConflict(`${this.rel(dst)} replaces a directory the copy wrote`);
     for (let p = dst; p.length > this.root.length; p = path.dirname(p)) {
-      if (this.skipped.has(p)) throw new ReuseConflict(`${path.relative(this.root, p)} is written twice`);
+      if (this.skipped.has(p)) throw new ReuseConflict(`${this.rel(p)} is written twice`);
     }
   }
 
@@ -77,8 +77,8 @@ export class CopyReuse {
    * `src` would write there (then dst is skipped); undefined when it does not.
    */
   async match(src: string, dst: string, st: Stats, want: Wanted): Promise<string | undefined> {
-    if (st.nlink > 1) return undefined;
-    const rel = path.relative(this.root, dst);
+    if (st.nlink > 1 || !dst.startsWith(`${this.root}/`)) return undefined;
+    const rel = this.rel(dst);
     const prev = this.prev.index.get(rel);
     if (!prev || prev.xattrs || prev.size !== st.size || prev.uid !== want.uid || prev.gid !== want.gid || prev.mode !== want.mode) return undefined;
     // COPY sets the source's mtime, to the millisecond (a Date): the same value gives the same time
@@ -101,7 +101,12 @@ export class CopyReuse {
   /** What the copy skipped, for linkReused. */
   result(): ReusedFiles | undefined {
     if (this.skipped.size === 0) return undefined;
-    return { prev: this.prev, files: [...this.skipped].map((abs) => path.relative(this.root, abs)) };
+    return { prev: this.prev, files: [...this.skipped].map((abs) => this.rel(abs)) };
+  }
+
+  /** A path below the root (resolveInRoot's results are), relative to it: path.relative costs a resolve of both. */
+  private rel(abs: string): string {
+    return abs === this.root ? '' : abs.slice(this.root.length + 1);
   }
 
   /** Is `rel` a real directory in the previous snapshot, with no symlink on the way? */
@@ -120,7 +125,7 @@ export class CopyReuse {
     for (let p = path.dirname(dst); p.length > this.root.length && !this.holding.has(p); p = path.dirname(p)) this.holding.add(p);
     // the parent must be in the upper dir as a fresh copy would leave it (copied up, its mtime
     // touched): creating and removing an entry through the overlay does both
-    const parent = path.relative(this.root, path.dirname(dst));
+    const parent = this.rel(path.dirname(dst));
     if (this.inUpper.has(parent)) return;
     const up = lstatSync(path.join(this.upper, parent), { throwIfNoEntry: false });
     if (!up?.isDirectory()) {
@@ -154,6 +159,9 @@ export function linkReused(upper: string, reused: ReusedFiles): void {
   for (const rel of reused.files) {
     realDir(path.dirname(rel));
     parents.add(path.dirname(rel));
+  }
+  // one at a time, synchronously: through libuv's threads each link costs several times more
+  for (const rel of reused.files) {
     const target = path.join(upper, rel);
     const from = path.join(reused.prev.diff, rel);
     try {

@@ -53,7 +53,7 @@ export class FileIndexWriter {
     this.lines.push(`${JSON.stringify(HEADER)}\n`);
   }
 
-  add(rel: string, st: Stats, hash: string, xattrs: boolean, at: EntryPlace): void {
+  add(rel: string, st: Pick<Stats, 'mode' | 'uid' | 'gid' | 'size' | 'mtimeMs'>, hash: string, xattrs: boolean, at: EntryPlace): void {
     const line = `${JSON.stringify([rel, st.mode & 0o7777, st.uid, st.gid, st.size, st.mtimeMs, hash, xattrs ? 1 : 0, at.offset, at.length, at.tarMtime])}\n`;
     this.lines.push(line);
     this.bytes += line.length;

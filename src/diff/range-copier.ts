@@ -65,16 +65,36 @@ export class RangeCopier {
 
 const BLOCK = 512;
 
-function field(b: Buffer, at: number, len: number): string {
-  const raw = b.subarray(at, at + len);
-  const nul = raw.indexOf(0);
-  return raw.subarray(0, nul < 0 ? len : nul).toString('utf8');
+function octal(b: Buffer, at: number, len: number): number {
+  let v = 0;
+  let i = at;
+  while (i < at + len && b[i] === 0x20) i++;
+  const start = i;
+  for (; i < at + len; i++) {
+    const c = b[i] as number;
+    if (c < 0x30 || c > 0x37) break;
+    v = v * 8 + (c - 0x30);
+  }
+  return i > start ? v : Number.NaN;
 }
 
 function checksumOk(h: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] as number);
-  return Number.parseInt(field(h, 148, 8).trim(), 8) === sum;
+  return octal(h, 148, 8) === sum;
+}
+
+/** Does the ustar header name `rel` (its prefix and name fields joined)? */
+function names(h: Buffer, rel: string): boolean {
+  const want = Buffer.from(rel);
+  const end = (at: number, len: number): number => {
+    const nul = h.subarray(at, at + len).indexOf(0);
+    return at + (nul < 0 ? len : nul);
+  };
+  const nameEnd = end(0, 100);
+  if (h[345] === 0) return want.equals(h.subarray(0, nameEnd));
+  const prefix = h.subarray(345, end(345, 155));
+  return want.length === prefix.length + 1 + nameEnd && want.subarray(0, prefix.length).equals(prefix) && want[prefix.length] === 0x2f && want.subarray(prefix.length + 1).equals(h.subarray(0, nameEnd));
 }
 
 /** Is `bytes` one tar entry of the regular file `rel` of `size` bytes (a PAX header first allowed)? */
@@ -84,19 +104,17 @@ function isEntryOf(bytes: Buffer, rel: string, size: number): boolean {
   if (!checksumOk(h)) return false;
   let named = false;
   let at = 0;
-  if (field(h, 156, 1) === 'x') {
-    const paxSize = Number.parseInt(field(h, 124, 12).trim(), 8);
-    const pax = bytes.subarray(BLOCK, BLOCK + paxSize).toString('utf8');
-    named = pax.includes(` path=${rel}\n`);
+  if (h[156] === 0x78) {
+    // 'x': a PAX header, whose path record names the entry
+    const paxSize = octal(h, 124, 12);
+    if (!Number.isFinite(paxSize)) return false;
+    named = bytes.subarray(BLOCK, BLOCK + paxSize).includes(Buffer.from(` path=${rel}\n`));
     at = BLOCK + Math.ceil(paxSize / BLOCK) * BLOCK;
     h = bytes.subarray(at, at + BLOCK);
     if (h.length < BLOCK || !checksumOk(h)) return false;
   }
-  const type = field(h, 156, 1);
-  if (type !== '0' && type !== '') return false;
-  if (Number.parseInt(field(h, 124, 12).trim(), 8) !== size) return false;
-  const prefix = field(h, 345, 155);
-  const name = prefix ? `${prefix}/${field(h, 0, 100)}` : field(h, 0, 100);
-  if (!named && name !== rel) return false;
+  if (h[156] !== 0x30 && h[156] !== 0) return false;
+  if (octal(h, 124, 12) !== size) return false;
+  if (!named && !names(h, rel)) return false;
   return bytes.length === at + BLOCK + Math.ceil(size / BLOCK) * BLOCK;
 }

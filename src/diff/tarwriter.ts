@@ -202,14 +202,6 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     const index = opts.index;
     const hasXattrs = (opts.xattrs?.get(rel)?.length ?? 0) > 0;
     const tarMtime = Math.floor((h.mtime as Date).getTime() / 1000);
-    // a file linked from the previous layer, as that layer packed it: its entry's bytes are taken from there
-    const prev = opts.reuse?.linked.has(rel) ? opts.reuse.index.get(rel) : undefined;
-    if (ranges && prev && !hasXattrs && sameEntry(prev, st, tarMtime)) {
-      if (!ranges.continues(prev.offset, prev.length)) flush();
-      index?.add(rel, st, prev.hash, false, { offset: written + ranges.pending, length: prev.length, tarMtime });
-      ranges.queue(prev.offset, prev.length, rel, st.size);
-      return;
-    }
     flush();
     const offset = written;
     if (st.size <= SMALL_FILE) {
@@ -230,23 +222,49 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     if (index && hash) index.add(rel, st, hex64(hash.digest()), hasXattrs, { offset, length: written - offset, tarMtime });
   };
 
+  /**
+   * A file linked from the previous layer (incremental COPY): its entry is that layer's bytes,
+   * as its index describes them, without a look at the file (it is that layer's inode). False
+   * when the index cannot serve it (then it is packed as any file).
+   */
+  const emitLinked = (rel: string): boolean => {
+    const prev = opts.reuse?.index.get(rel);
+    if (!ranges || !prev || prev.length <= 0 || prev.length > MAX_RUN || prev.xattrs) return false;
+    // the header's time is the file's, clamped as now: the same only under the same clamp
+    const seconds = Math.floor(prev.mtimeMs / 1000);
+    if ((opts.mtimeClamp !== undefined ? Math.min(seconds, opts.mtimeClamp) : seconds) !== prev.tarMtime) return false;
+    if (opts.counter) opts.counter.contentBytes += prev.size;
+    if (!ranges.continues(prev.offset, prev.length)) flush();
+    opts.index?.add(rel, prev, prev.hash, false, { offset: written + ranges.pending, length: prev.length, tarMtime: prev.tarMtime });
+    ranges.queue(prev.offset, prev.length, rel, prev.size);
+    return true;
+  };
+
   const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
     const names = readdirSync(dirAbs).sort(compareNames);
+    const prefix = dirRel === '' ? '' : `${dirRel}/`;
     const whiteouts: string[] = [];
-    const rest: [string, Stats][] = [];
+    const rest: [string, Stats | undefined][] = [];
+    const linked = opts.descend ? undefined : opts.reuse?.linked;
     for (const n of names) {
+      // a linked file is a regular file: no lstat needed to tell
+      if (linked?.has(`${prefix}${n}`)) {
+        rest.push([n, undefined]);
+        continue;
+      }
       const st = lstatSync(path.join(dirAbs, n));
       if (opts.overlay && isWhiteoutDevice(st)) whiteouts.push(n);
       else rest.push([n, st]);
     }
-    const prefix = dirRel === '' ? '' : `${dirRel}/`;
     if (opts.overlay && opts.opaqueDirs?.has(dirRel) && dirRel !== '') {
       await add(whiteoutHeader(`${prefix}${OPQ}`, opts.mtimeClamp), EMPTY);
     }
     for (const n of whiteouts) await add(whiteoutHeader(`${prefix}${WH}${n}`, opts.mtimeClamp), EMPTY);
-    for (const [n, st] of rest) {
+    for (const [n, known] of rest) {
       const rel = `${prefix}${n}`;
       const abs = path.join(dirAbs, n);
+      if (known === undefined && emitLinked(rel)) continue;
+      const st = known ?? lstatSync(abs);
       if (opts.descend && !opts.descend(rel, st)) continue;
       await emit(abs, rel, st);
       if (st.isDirectory()) await walk(abs, rel);
@@ -263,10 +281,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   return pack;
 }
 
-/** Would packTree write, for this file, the entry the previous layer's index describes? */
-function sameEntry(prev: IndexedFile, st: Stats, tarMtime: number): boolean {
-  return prev.length > 0 && prev.length <= MAX_RUN && !prev.xattrs && prev.size === st.size && prev.mode === (st.mode & 0o7777) && prev.uid === st.uid && prev.gid === st.gid && prev.mtimeMs === st.mtimeMs && prev.tarMtime === tarMtime;
-}
+
 
 function whiteoutHeader(name: string, mtimeClamp: number | undefined): tar.Header {
   return {
