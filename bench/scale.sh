@@ -5,7 +5,8 @@
 #          chain (chunks of 100, cached), so 1,000 steps work although the kernel stacks at most
 #          500 lowers (Docker, buildah stop at 128).
 #   files: COPY of a context of N thousand files (default 5 50 200; bench/gen-contexts.sh ctx-Nk):
-#          cold time, warm no-op time (median of 3) and its cost per 1,000 files, peak RSS.
+#          cold time, warm no-op time (median of 3) and its cost per 1,000 files, one file edited
+#          (median of 3: the incremental COPY), peak RSS.
 # No argument: both. Contexts of the files mode are kept in $BENCH_DIR (default /var/tmp/lbuild-scale).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,8 +41,8 @@ steps_mode() {
 }
 
 files_mode() {
-  echo "| files | cold build | warm no-op (median of 3) | warm per 1,000 files | peak RSS cold / warm |"
-  echo "| ---: | ---: | ---: | ---: | ---: |"
+  echo "| files | cold build | warm no-op (median of 3) | warm per 1,000 files | one file edited (median of 3) | peak RSS cold / warm / edit |"
+  echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
   for k in "$@"; do
     local root=$work/store-files-$k ctx=$keep/ctx-${k}k cold rss warm wrss t
     bash "$repo/bench/gen-contexts.sh" "$keep" "ctx-${k}k"
@@ -54,7 +55,15 @@ files_mode() {
       echo "$t" >> "$work/w"; [ "$m" -gt "$wrss" ] && wrss=$m
     done
     warm=$(median < "$work/w")
-    printf '| %sk | %.1f s | %.2f s | %.1f ms | %s / %s MB |\n' "$k" "$cold" "$warm" "$(echo "$warm * 1000 / $k" | bc -l)" "$((rss / 1024))" "$((wrss / 1024))"
+    : > "$work/e"; erss=0
+    local first; first=$(find "$ctx" -type f -path '*/src/*' -name '*.ts' | sort | head -n1)
+    for i in 1 2 3; do
+      printf 'edit %s\n' "$i" >> "$first"
+      timed "$work/t" "${L[@]}" build -t "files:$k" "$ctx"; read -r t m < "$work/t"
+      echo "$t" >> "$work/e"; [ "$m" -gt "$erss" ] && erss=$m
+    done
+    edit=$(median < "$work/e")
+    printf '| %sk | %.1f s | %.2f s | %.1f ms | %.2f s | %s / %s / %s MB |\n' "$k" "$cold" "$warm" "$(echo "$warm * 1000 / $k" | bc -l)" "$edit" "$((rss / 1024))" "$((wrss / 1024))" "$((erss / 1024))"
     rm -rf "$root"
   done
 }

@@ -6,16 +6,18 @@ import { isErrno } from '../errors.js';
 import { ReuseConflict } from '../diff/reuse-conflict.js';
 
 /*
- * Incremental COPY (issue 17.3). When a COPY misses because some of its sources changed, a file
- * that the copy would write exactly as the previous layer of the same step holds it (same bytes,
- * mode, owner and mtime, no extended attributes, no hard links) is not written through the
- * overlay: once the overlay is unmounted, the new upper dir gets a hard link to the previous
- * snapshot's inode. Snapshots are never written after they are made, so sharing inodes is safe,
- * and the tar entry of a linked file is the one a fresh copy gives (tar headers carry nothing
- * else). What the previous file is comes from its layer's file index (diff/file-index.ts: hashed
- * as it was packed), what the source is from the same content hash the cache key uses; whatever
- * the check cannot vouch for (a path written twice, an attribute found later) makes the step run
- * again as a full copy (ReuseConflict).
+ * Incremental COPY (issue 17.3). When a COPY misses because some of its sources changed, or its
+ * parent did, a file that the copy would write exactly as the previous layer of the same
+ * instruction holds it (same bytes, mode, owner and mtime, no extended attributes, no hard
+ * links) is not written through the overlay: once the overlay is unmounted, the new upper dir
+ * gets a hard link to the previous snapshot's inode, and the new tar that file's entry from the
+ * previous tar (diff/tarwriter.ts). Snapshots are never written after they are made, so sharing
+ * inodes is safe, and a tar entry holds nothing but what is compared. What the previous file is
+ * comes from its layer's file index (diff/file-index.ts, written as that layer was packed), what
+ * the source is from the content hash the cache key uses; everything the parent decides (owners
+ * by name, what lies at the destination, the directories) is done through the overlay as in a
+ * full copy. Whatever cannot be vouched for (a path written twice, an attribute found later, an
+ * index that does not match its tar) makes the step run again as a full copy (ReuseConflict).
  */
 
 export { ReuseConflict };

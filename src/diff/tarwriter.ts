@@ -57,6 +57,8 @@ export function isWhiteoutDevice(st: Stats): boolean {
 }
 
 const BLOCK = 512;
+/** Bytes of taken-over entries pushed before the walk waits for the reader. */
+const AHEAD = 16 << 20;
 
 /** A ustar header block (for the PAX headers written here; tar-stream writes all others). */
 function ustarHeader(name: string, size: number, typeflag: string, mtime: Date): Buffer {
@@ -109,18 +111,32 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     return rawPush(b);
   };
   const ranges = opts.reuse ? new RangeCopier(opts.reuse.blob) : undefined;
-  const flush = (): void => {
+  /*
+   * Queued ranges go out between entries; when the reader is behind by more than AHEAD bytes,
+   * wait for it as tar-stream's own entries do (its _drain hook, called on the next read or on
+   * destroy): without that a copy taken over whole sat in memory before any of it was written,
+   * and waiting at every push left the walk idle while the reader's writes ran.
+   */
+  let ahead = 0;
+  const flush = async (): Promise<void> => {
     const b = ranges?.take();
-    if (b) pack.push(b);
+    if (!b) return;
+    ahead += b.length;
+    if (pack.push(b) || ahead < AHEAD) return;
+    ahead = 0;
+    await new Promise<void>((resolve) => {
+      (pack as unknown as { _drain: () => void })._drain = resolve;
+    });
   };
 
-  const put = (header: tar.Header | (Partial<tar.Header> & { name: string }), body?: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
-      flush();
+  const put = async (header: tar.Header | (Partial<tar.Header> & { name: string }), body?: Buffer): Promise<void> => {
+    await flush();
+    return new Promise((resolve, reject) => {
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (body) pack.entry(header, body, cb);
       else pack.entry(header, cb);
     });
+  };
   /*
    * tar-stream writes PAX values as UTF-8 text, and a capability is binary: an entry with
    * attributes gets a PAX header written here, byte for byte, holding its path, link target and
@@ -131,7 +147,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   const withXattrs = async (header: tar.Header, rel: string | undefined): Promise<tar.Header> => {
     const attrs = rel !== undefined ? opts.xattrs?.get(rel) : undefined;
     if (!attrs?.length) return header;
-    flush();
+    await flush();
     const records: [string, Buffer][] = [['path', Buffer.from(header.name)]];
     if (header.linkname) records.push(['linkpath', Buffer.from(header.linkname)]);
     for (const [k, v] of Object.entries((header.pax ?? {}) as Record<string, string>)) records.push([k, Buffer.from(v)]);
@@ -202,7 +218,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     const index = opts.index;
     const hasXattrs = (opts.xattrs?.get(rel)?.length ?? 0) > 0;
     const tarMtime = Math.floor((h.mtime as Date).getTime() / 1000);
-    flush();
+    await flush();
     const offset = written;
     if (st.size <= SMALL_FILE) {
       const buf = readFileSync(abs);
@@ -227,14 +243,14 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
    * as its index describes them, without a look at the file (it is that layer's inode). False
    * when the index cannot serve it (then it is packed as any file).
    */
-  const emitLinked = (rel: string): boolean => {
+  const emitLinked = async (rel: string): Promise<boolean> => {
     const prev = opts.reuse?.index.get(rel);
     if (!ranges || !prev || prev.length <= 0 || prev.length > MAX_RUN || prev.xattrs) return false;
     // the header's time is the file's, clamped as now: the same only under the same clamp
     const seconds = Math.floor(prev.mtimeMs / 1000);
     if ((opts.mtimeClamp !== undefined ? Math.min(seconds, opts.mtimeClamp) : seconds) !== prev.tarMtime) return false;
     if (opts.counter) opts.counter.contentBytes += prev.size;
-    if (!ranges.continues(prev.offset, prev.length)) flush();
+    if (!ranges.continues(prev.offset, prev.length)) await flush();
     opts.index?.add(rel, prev, prev.hash, false, { offset: written + ranges.pending, length: prev.length, tarMtime: prev.tarMtime });
     ranges.queue(prev.offset, prev.length, rel, prev.size);
     return true;
@@ -263,7 +279,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     for (const [n, known] of rest) {
       const rel = `${prefix}${n}`;
       const abs = path.join(dirAbs, n);
-      if (known === undefined && emitLinked(rel)) continue;
+      if (known === undefined && (await emitLinked(rel))) continue;
       const st = known ?? lstatSync(abs);
       if (opts.descend && !opts.descend(rel, st)) continue;
       await emit(abs, rel, st);
@@ -272,8 +288,8 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
   };
 
   walk(root, '')
-    .then(() => {
-      flush();
+    .then(async () => {
+      await flush();
       pack.finalize();
     })
     .catch((e: unknown) => pack.destroy(e instanceof Error ? e : new Error(String(e))))
