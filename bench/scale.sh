@@ -56,7 +56,7 @@ files_mode() {
     done
     warm=$(median < "$work/w")
     : > "$work/e"; erss=0
-    local first; first=$(find "$ctx" -type f -path '*/src/*' -name '*.ts' | sort | head -n1)
+    local first; first=$(find "$ctx" -type f -path '*/src/*' -name '*.ts' | sort | awk 'NR == 1')
     for i in 1 2 3; do
       printf 'edit %s\n' "$i" >> "$first"
       timed "$work/t" "${L[@]}" build -t "files:$k" "$ctx"; read -r t m < "$work/t"

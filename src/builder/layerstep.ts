@@ -76,7 +76,7 @@ export async function withLayer(
     const index = indexFiles ? new FileIndexWriter(path.join(snap.dir, FILE_INDEX), await loadHasher()) : undefined;
     const staged = await traced('diff', async () => {
       try {
-        const linked = reused ? { reuse: { blob: reused.prev.blob, index: reused.prev.index, linked: new Set(reused.files) } } : {};
+        const linked = reused ? { reuse: { blob: reused.prev.blob, index: reused.prev.index, linked: reused.files } } : {};
         return await stageUpper(store.content, snap.upper, { ...upperPackOptions(attrs.opaque, mtimeClamp, attrs.shipped), counter, ...(index ? { index } : {}), ...linked });
       } finally {
         index?.close();

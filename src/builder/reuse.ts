@@ -1,7 +1,7 @@
 import { closeSync, linkSync, lstatSync, lutimesSync, openSync, unlinkSync, constants, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { ContentHasher } from '../context/checksum.js';
-import type { IndexedFile } from '../diff/file-index.js';
+import type { FileLookup } from '../diff/file-index.js';
 import { isErrno } from '../errors.js';
 import { ReuseConflict } from '../diff/reuse-conflict.js';
 
@@ -26,7 +26,7 @@ export { ReuseConflict };
 export interface ReusedFiles {
   prev: PreviousLayer;
   /** paths relative to both roots */
-  files: string[];
+  files: ReadonlySet<string>;
 }
 
 export interface Wanted {
@@ -39,10 +39,11 @@ export interface Wanted {
 export interface PreviousLayer {
   diff: string;
   blob: string;
-  index: ReadonlyMap<string, IndexedFile>;
+  index: FileLookup;
 }
 
 export class CopyReuse {
+  /** skipped files, relative to the root (as the index and the link step name them) */
   private readonly skipped = new Set<string>();
   /** every directory a skipped file lies below */
   private readonly holding = new Set<string>();
@@ -70,7 +71,8 @@ export class CopyReuse {
     if (this.skipped.size === 0) return;
     if (replacing && this.holding.has(dst)) throw new ReuseConflict(`${this.rel(dst)} replaces a directory the copy wrote`);
     for (let p = dst; p.length > this.root.length; p = path.dirname(p)) {
-      if (this.skipped.has(p)) throw new ReuseConflict(`${this.rel(p)} is written twice`);
+      const rel = this.rel(p);
+      if (this.skipped.has(rel)) throw new ReuseConflict(`${rel} is written twice`);
     }
   }
 
@@ -91,7 +93,7 @@ export class CopyReuse {
     if (!this.prevDir(path.dirname(rel))) return undefined;
     const hash = await this.hasher.contentHash(src, st);
     if (hash !== prev.hash) return undefined;
-    this.skip(dst);
+    this.skip(dst, rel);
     return hash;
   }
 
@@ -103,7 +105,7 @@ export class CopyReuse {
   /** What the copy skipped, for linkReused. */
   result(): ReusedFiles | undefined {
     if (this.skipped.size === 0) return undefined;
-    return { prev: this.prev, files: [...this.skipped].map((abs) => this.rel(abs)) };
+    return { prev: this.prev, files: this.skipped };
   }
 
   /** A path below the root (resolveInRoot's results are), relative to it: path.relative costs a resolve of both. */
@@ -122,8 +124,9 @@ export class CopyReuse {
     return true;
   }
 
-  private skip(dst: string): void {
-    this.skipped.add(dst);
+  private skip(dst: string, rel: string): void {
+    // a copy, not a slice of dst: a slice would keep all of dst alive for as long as the set lives
+    this.skipped.add(Buffer.from(rel).toString());
     for (let p = path.dirname(dst); p.length > this.root.length && !this.holding.has(p); p = path.dirname(p)) this.holding.add(p);
     // the parent must be in the upper dir as a fresh copy would leave it (copied up, its mtime
     // touched): creating and removing an entry through the overlay does both

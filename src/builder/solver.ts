@@ -90,7 +90,7 @@ export class Solver {
       withLayer(this.store, this.snapshotter, c.layers, this.mtimeClamp, async (snap) => {
         const out = await prepared.execute(snap, (l) => c.vertex.log(l), reuseFrom);
         consumed = out.consumed;
-        if (out.reused) c.vertex.log(`${out.reused.files.length} unchanged file(s) taken from the previous build of this step`);
+        if (out.reused) c.vertex.log(`${out.reused.files.size} unchanged file(s) taken from the previous build of this step`);
         return { stubs: out.stubs ?? [], ...(out.reused ? { reused: out.reused } : {}) };
       }, this.lease, prepared.incremental === true);
     const reuseFrom = c.bypass ? undefined : await this.previousSnapshot(prepared, c, key);

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { ReuseConflict } from './reuse-conflict.js';
 
 /** Bytes of a previous layer's tar read in one go at most (contiguous entries are merged up to this). */
-export const MAX_RUN = 4 << 20;
+export const MAX_RUN = 1 << 20;
 
 interface Queued {
   rel: string;

@@ -5,7 +5,7 @@ import tar from 'tar-stream';
 import type { Xattrs } from '../util/xattr.js';
 import { Transform } from 'node:stream';
 import { hex64 } from '../context/checksum.js';
-import type { FileIndexWriter, IndexedFile } from './file-index.js';
+import type { FileIndexWriter, FileLookup } from './file-index.js';
 import { MAX_RUN, RangeCopier } from './range-copier.js';
 
 export interface PackOptions {
@@ -30,7 +30,7 @@ export interface PackOptions {
 /** Files of the tree that are a previous layer's inodes, and that layer's tar and file index. */
 export interface ReusedEntries {
   blob: string;
-  index: ReadonlyMap<string, IndexedFile>;
+  index: FileLookup;
   linked: ReadonlySet<string>;
 }
 
@@ -58,7 +58,7 @@ export function isWhiteoutDevice(st: Stats): boolean {
 
 const BLOCK = 512;
 /** Bytes of taken-over entries pushed before the walk waits for the reader. */
-const AHEAD = 16 << 20;
+const AHEAD = 4 << 20;
 
 /** A ustar header block (for the PAX headers written here; tar-stream writes all others). */
 function ustarHeader(name: string, size: number, typeflag: string, mtime: Date): Buffer {
