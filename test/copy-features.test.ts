@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { parseChmod } from '../src/builder/copy.js';
 import { storeFixture } from './helpers/busybox.js';
-import { lbuild, lbuildOk } from './helpers/cli.js';
+import { lbuild, lbuildOk, run } from './helpers/cli.js';
 import { writeContext } from './helpers/context.js';
 
 // issue 15.7: COPY --parents, symbolic --chmod, FROM --platform for another platform
@@ -50,4 +50,24 @@ test('FROM --platform for another platform never builds on this host\'s base: on
   assert.match(r.stderr, /Dockerfile:1: image busybox in the store is linux\/amd64, not linux\/s390x, and --pull=never forbids pulling the linux\/s390x one \(lbuild pull --platform linux\/s390x busybox\)/);
   await fsp.writeFile(path.join(ctx, 'Dockerfile'), 'FROM --platform=$BUILDPLATFORM busybox\nRUN true\n');
   await lbuildOk(root, ['build', ctx]);
+});
+
+test('a symlink in the context is copied as a link: the xattrs of what it points at (a host file) are neither keyed nor copied', async () => {
+  const host = path.join(dir, 'host-secret');
+  await fsp.writeFile(host, 'secret\n');
+  const set = await run('setfattr', ['-n', 'user.secret', '-v', 'host-value', host]);
+  assert.equal(set.exitCode, 0, set.stderr);
+  const ctx = await writeContext(path.join(dir, 'linkx'), { Dockerfile: 'FROM busybox\nCOPY . /c/\n', 'plain.txt': 'p\n', out: { symlink: host } });
+  const built = await lbuildOk(root, ['build', '-t', 'linkx:1', ctx]);
+  assert.equal(await runIn('linkx:1', 'readlink /c/out'), host);
+  // the layer holds no attribute at all: nothing of the host file went in
+  const tar = path.join(dir, 'linkx.tar');
+  await lbuildOk(root, ['save', 'linkx:1', '-o', tar]);
+  const listing = await run('sh', ['-c', `mkdir -p ${dir}/linkx-out && tar -xf ${tar} -C ${dir}/linkx-out && for l in $(find ${dir}/linkx-out -name '*.tar' -o -type f -path '*blobs*'); do tar -tvf "$l" --xattrs 2>/dev/null; cat "$l" | grep -a -c host-value; done`]);
+  assert.doesNotMatch(listing.stdout, /^[1-9]/m, 'host-value appears in a layer');
+  // a change of the host file's attribute is no change of the build's input
+  await run('setfattr', ['-n', 'user.secret', '-v', 'other', host]);
+  const again = await lbuildOk(root, ['build', '--progress', 'plain', '-t', 'linkx:1', ctx]);
+  assert.match(again.stderr, /COPY \. \/c\/\n#\d+ CACHED/, again.stderr);
+  assert.equal(again.stdout.trim(), built.stdout.trim());
 });

@@ -12,7 +12,7 @@ import { type ActiveSnapshot, Snapshotter } from '../snapshot/overlay.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
 import type { Store } from '../store/store.js';
 import { traced } from '../util/trace.js';
-import { type ReusedFiles, ReuseConflict, linkReused } from './reuse.js';
+import { type ReusedFiles, linkReused } from './reuse.js';
 
 /**
  * Mount points for files (/etc/hosts, /etc/resolv.conf) that do not exist in the root yet,
@@ -64,10 +64,10 @@ export async function withLayer(
       const files = reused;
       await traced('link', async () => linkReused(snap.upper, files));
     }
-    // one walk of the upper dir for extended attributes serves stub removal and the diff
-    const attrs = await traced('opaque', () => readTreeXattrs(snap.upper));
-    // a linked file is the previous layer's inode: it must carry no attribute to ship or to strip
-    for (const rel of reused?.files ?? []) if (attrs.shipped.has(rel) || attrs.unshipped.has(rel)) throw new ReuseConflict(`${rel} has extended attributes`);
+    // one walk of the upper dir for extended attributes serves stub removal and the diff; a
+    // linked file is not looked at: its index says it has none (and a previous layer's
+    // attributes that do not ship were stripped before it was packed)
+    const attrs = await traced('opaque', () => readTreeXattrs(snap.upper, reused?.files));
     await removeMountStubs(snap.upper, stubs, snap.lowers, attrs.opaque);
     // what does not ship is not kept in the snapshot either: lbuild run shows what the image has
     await writeXattrs(snap.upper, [...attrs.unshipped].flatMap(([rel, names]) => names.map((n): [string, string, null] => [rel, n, null])), store.tmpDir);

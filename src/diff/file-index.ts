@@ -127,7 +127,7 @@ class FileIndex implements FileLookup {
       const n = (this.slots[i] as number) - 1;
       const start = (this.starts[n] as number) + 1;
       if (this.hashes[i] !== h || (this.nameEnds[n] as number) - start !== name.length || this.buf.compare(name, 0, name.length, start, this.nameEnds[n]) !== 0) continue;
-      return parseLine(this.buf.toString('utf8', this.starts[n], this.ends[n]), rel);
+      return parseFields(this.buf.toString('latin1', this.nameEnds[n], this.ends[n]));
     }
     return undefined;
   }
@@ -140,16 +140,22 @@ function fnv(b: Buffer, from: number, to: number): number {
   return h >>> 0;
 }
 
-function parseLine(line: string, rel: string): IndexedFile | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return undefined;
+/** The fields after the path: `,mode,uid,gid,size,mtimeMs,"hash",xattrs,offset,length,tarMtime]` (JSON numbers). */
+function parseFields(tail: string): IndexedFile | undefined {
+  if (!tail.endsWith(']')) return undefined;
+  const f = tail.slice(1, -1).split(',');
+  if (f.length !== 10 || f[0] === undefined) return undefined;
+  const hash = f[5] as string;
+  if (hash.length !== 18 || !/^"[0-9a-f]{16}"$/.test(hash)) return undefined;
+  const n: number[] = [];
+  for (let i = 0; i < f.length; i++) {
+    if (i === 5) continue;
+    const v = Number(f[i]);
+    if (f[i] === '' || !Number.isFinite(v)) return undefined;
+    n.push(v);
   }
-  if (!Array.isArray(v) || v.length !== 11 || v[0] !== rel || typeof v[6] !== 'string' || !/^[0-9a-f]{16}$/.test(v[6]) || ![...v.slice(1, 6), ...v.slice(7)].every((n) => typeof n === 'number')) return undefined;
-  const [, mode, uid, gid, size, mtimeMs, hash, xattrs, offset, length, tarMtime] = v as [string, number, number, number, number, number, string, number, number, number, number];
-  return { mode, uid, gid, size, mtimeMs, hash, xattrs: xattrs !== 0, offset, length, tarMtime };
+  const [mode, uid, gid, size, mtimeMs, xattrs, offset, length, tarMtime] = n as [number, number, number, number, number, number, number, number, number];
+  return { mode, uid, gid, size, mtimeMs, hash: hash.slice(1, -1), xattrs: xattrs !== 0, offset, length, tarMtime };
 }
 
 /** The index of a snapshot, or undefined when it has none or it does not read as one. */

@@ -1,5 +1,5 @@
 import { lazyExeca } from './exec.js';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { LbuildError } from '../errors.js';
@@ -93,7 +93,7 @@ export interface TreeXattrs {
 async function getfattr(args: readonly string[], each: (file: string, name: string, value: Buffer) => void): Promise<void> {
   const execa = await lazyExeca();
   // a path that vanished since it was listed is reported on stderr and skipped (exit 1): its caller sees it gone
-  const out = await execa('getfattr', ['-P', '--absolute-names', '-e', 'hex', '-m', '-', '-d', ...args], { reject: false, stdin: 'ignore', stripFinalNewline: false }).catch((e: unknown) => {
+  const out = await execa('getfattr', ['-P', '-h', '--absolute-names', '-e', 'hex', '-m', '-', '-d', ...args], { reject: false, stdin: 'ignore', stripFinalNewline: false }).catch((e: unknown) => {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LbuildError('getfattr is not installed (Debian: apt-get install attr)');
     throw e;
   });
@@ -110,10 +110,13 @@ async function getfattr(args: readonly string[], each: (file: string, name: stri
   }
 }
 
-/** Every extended attribute under root, one getfattr for the whole tree (per-file calls would dominate large diffs). */
-export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
+/**
+ * Every extended attribute under root, one getfattr for the whole tree (per-file calls would
+ * dominate large diffs). `skip`: paths (relative to root) not to look at, nor below.
+ */
+export async function readTreeXattrs(root: string, skip?: ReadonlySet<string>): Promise<TreeXattrs> {
   const result: TreeXattrs = { opaque: new Set(), shipped: new Map(), unshipped: new Map() };
-  await getfattr(['-R', '--', root], (file, name, value) => {
+  const each = (file: string, name: string, value: Buffer): void => {
     const rel = path.relative(root, file).split(path.sep).join('/');
     if (name === OPAQUE_XATTR) {
       if (value.toString() === 'y') result.opaque.add(rel);
@@ -124,25 +127,32 @@ export async function readTreeXattrs(root: string): Promise<TreeXattrs> {
     } else if (!name.startsWith(OVERLAY_PREFIX)) {
       result.unshipped.set(rel, [...(result.unshipped.get(rel) ?? []), name]);
     }
-  });
+  };
+  if (!skip?.size) {
+    await getfattr(['-R', '--', root], each);
+    return result;
+  }
+  // the rest of the tree listed here (directory entries carry their type: no stat), then read by name
+  const paths: string[] = [root];
+  const walk = (dir: string, rel: string): void => {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const r = rel === '' ? d.name : `${rel}/${d.name}`;
+      if (skip.has(r)) continue;
+      const abs = path.join(dir, d.name);
+      paths.push(abs);
+      if (d.isDirectory()) walk(abs, r);
+    }
+  };
+  walk(root, '');
+  await getfattrOf(paths, each);
   return result;
 }
 
 /** Bytes of path arguments per getfattr run (well under Linux's 2 MiB for arguments and environment). */
 const ARG_BYTES = 512 * 1024;
 
-/**
- * The attributes that ship (see shippedXattr) of the given absolute paths, none followed at the
- * last component; paths without any are left out. A few getfattr runs for any number of paths.
- */
-export async function readXattrsOf(paths: readonly string[]): Promise<Map<string, Xattrs>> {
-  const found = new Map<string, Xattrs>();
-  const each = (file: string, name: string, value: Buffer): void => {
-    if (!shippedXattr(name)) return;
-    const list = found.get(file) ?? [];
-    list.push([name, value]);
-    found.set(file, list);
-  };
+/** getfattr over the given paths, a few runs for any number of them. */
+async function getfattrOf(paths: readonly string[], each: (file: string, name: string, value: Buffer) => void): Promise<void> {
   for (let i = 0; i < paths.length; ) {
     const batch: string[] = [];
     for (let bytes = 0; i < paths.length && (batch.length === 0 || bytes < ARG_BYTES); i++) {
@@ -152,6 +162,20 @@ export async function readXattrsOf(paths: readonly string[]): Promise<Map<string
     }
     await getfattr(['--', ...batch], each);
   }
+}
+
+/**
+ * The attributes that ship (see shippedXattr) of the given absolute paths, none followed at the
+ * last component; paths without any are left out. A few getfattr runs for any number of paths.
+ */
+export async function readXattrsOf(paths: readonly string[]): Promise<Map<string, Xattrs>> {
+  const found = new Map<string, Xattrs>();
+  await getfattrOf(paths, (file, name, value) => {
+    if (!shippedXattr(name)) return;
+    const list = found.get(file) ?? [];
+    list.push([name, value]);
+    found.set(file, list);
+  });
   return found;
 }
 

@@ -72,7 +72,7 @@ export interface PreparedStep {
   /** where the sources come from, for messages (`stage builder`) */
   from?: string;
   createdBy: string;
-  /** `reuseFrom`: the previous snapshot of this step (same op, same parent), for an incremental COPY */
+  /** `reuseFrom`: the previous build of this instruction (its sources or parent changed), for an incremental COPY */
   execute(snap: ActiveSnapshot, log: (line: string) => void, reuseFrom?: PreviousLayer): Promise<StepOutcome>;
   /** the step can take `reuseFrom` */
   incremental?: boolean;
