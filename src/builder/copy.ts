@@ -291,7 +291,8 @@ async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel:
       return;
     }
     // incremental: the previous layer's file is taken over (linked after the unmount)
-    const same = w.reuse ? await w.reuse.match(src, dst, st, wanted(st, w)) : undefined;
+    let same = w.reuse?.match(src, dst, st, wanted(st, w));
+    if (same instanceof Promise) same = await same;
     if (same !== undefined) {
       w.consumed.add(key, st, same);
       if (!w.reuse?.noXattrs(st)) w.attrs.push({ key, src, reused: true });
@@ -321,7 +322,7 @@ async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxR
     // now and then the event loop runs: a signal stops a copy of 100,000s of files at once
     if (++w.entries % 1024 === 0) await yieldToEvents();
     await copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh);
-    await flushXattrs(w);
+    if (w.attrs.length >= XATTR_BATCH) await flushXattrs(w);
   }
 }
 

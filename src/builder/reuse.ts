@@ -80,7 +80,20 @@ export class CopyReuse {
    * The source's content hash when the previous layer holds at dst's path the file a copy of
    * `src` would write there (then dst is skipped); undefined when it does not.
    */
-  async match(src: string, dst: string, st: Stats, want: Wanted): Promise<string | undefined> {
+  match(src: string, dst: string, st: Stats, want: Wanted): string | undefined | Promise<string | undefined> {
+    const prev = this.candidate(dst, st, want);
+    if (prev === undefined) return undefined;
+    // no wait when the stat cache knows the source: a copy of 100,000s of files waits less
+    const known = this.hasher.knownHash?.(st);
+    if (known !== undefined) return this.matched(dst, prev, known);
+    return this.hasher.contentHash(src, st).then((hash) => this.matched(dst, prev, hash));
+  }
+
+  /**
+   * The content hash of the previous file at dst's path if, all but the content compared, it is
+   * the copy of a source in this state.
+   */
+  private candidate(dst: string, st: Stats, want: Wanted): string | undefined {
     if (st.nlink > 1 || !dst.startsWith(`${this.root}/`)) return undefined;
     const rel = this.rel(dst);
     const prev = this.prev.index.get(rel);
@@ -90,10 +103,13 @@ export class CopyReuse {
     // a source with attributes is copied: they go on the copy
     const tag = this.hasher.knownXattrTag?.(st);
     if (tag !== undefined && tag !== '') return undefined;
-    if (!this.prevDir(path.dirname(rel))) return undefined;
-    const hash = await this.hasher.contentHash(src, st);
-    if (hash !== prev.hash) return undefined;
-    this.skip(dst, rel);
+    return this.prevDir(path.dirname(rel)) ? prev.hash : undefined;
+  }
+
+  /** Skip dst when the source's content is the previous file's. */
+  private matched(dst: string, prevHash: string, hash: string): string | undefined {
+    if (hash !== prevHash) return undefined;
+    this.skip(dst, this.rel(dst));
     return hash;
   }
 

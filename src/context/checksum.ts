@@ -104,6 +104,14 @@ export class StatCache {
     return v[b] === st.dev && v[b + 2] === st.size && v[b + 3] === st.mtimeMs && v[b + 4] === st.ctimeMs ? known : undefined;
   }
 
+  /** The hash remembered for this very file state, without reading it; undefined if none is. */
+  knownHash(st: Stats): string | undefined {
+    const cur = this.current(st);
+    if (cur === undefined) return undefined;
+    this.reused++;
+    return hex64(this.hashes[cur] as bigint);
+  }
+
   async contentHash(abs: string, st: Stats): Promise<string> {
     const cur = this.current(st);
     if (cur !== undefined) {
@@ -289,6 +297,8 @@ function typeChar(st: Stats): string {
 /** Content hashes for files: the context's stat cache, or (a read-only view of layers) plain hashing. */
 export interface ContentHasher {
   contentHash(abs: string, st: Stats): Promise<string>;
+  /** the content hash if remembered for this state, without reading or waiting */
+  knownHash?(st: Stats): string | undefined;
   /** an entry's xattr tag if remembered for this state ('' for none); undefined: read it */
   knownXattrTag?(st: Stats): string | undefined;
   rememberXattrTag?(st: Stats, tag: string): void;
