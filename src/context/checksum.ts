@@ -113,11 +113,8 @@ export class StatCache {
   }
 
   async contentHash(abs: string, st: Stats): Promise<string> {
-    const cur = this.current(st);
-    if (cur !== undefined) {
-      this.reused++;
-      return hex64(this.hashes[cur] as bigint);
-    }
+    const remembered = this.knownHash(st);
+    if (remembered !== undefined) return remembered;
     const known = this.slotOf.get(st.ino);
     const h = await hashFileRaw(abs, st.size);
     this.hashed++;

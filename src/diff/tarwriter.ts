@@ -34,7 +34,6 @@ export interface ReusedEntries {
   linked: ReadonlySet<string>;
 }
 
-
 const WH = '.wh.';
 const OPQ = '.wh..wh..opq';
 const SMALL_FILE = 1 << 20;
@@ -296,8 +295,6 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     .finally(() => ranges?.close());
   return pack;
 }
-
-
 
 function whiteoutHeader(name: string, mtimeClamp: number | undefined): tar.Header {
   return {
