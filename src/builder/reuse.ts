@@ -150,8 +150,13 @@ export class CopyReuse {
     if (this.inUpper.has(parent)) return;
     const up = lstatSync(path.join(this.upper, parent), { throwIfNoEntry: false });
     if (!up?.isDirectory()) {
-      const probe = path.join(path.dirname(dst), `.lbuild-reuse-${process.pid}`);
-      closeSync(openSync(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+      const probe = path.join(path.dirname(dst), `.lbuild-reuse-${process.pid}-${Math.random().toString(36).slice(2)}`);
+      try {
+        closeSync(openSync(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+      } catch (e) {
+        // a name in the way (or a directory that takes no entry): the full copy decides what happens there
+        throw new ReuseConflict(`${parent || '/'} cannot be prepared (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      }
       unlinkSync(probe);
     }
     this.inUpper.add(parent);
