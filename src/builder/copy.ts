@@ -177,10 +177,9 @@ async function copyXattrs(w: Writer, entries: readonly { key: string; src: strin
 /**
  * Files and symlinks, whose owner is set once they are written, get their xattrs a batch at a
  * time during a large copy (holding all of them to the end cost 100s of MB at 200,000 files);
- * directories, chowned after their contents, at the end.
+ * directories, chowned after their contents, at the end. Called when a batch is full.
  */
 async function flushXattrs(w: Writer): Promise<void> {
-  if (w.attrs.length < XATTR_BATCH) return;
   const batch = w.attrs;
   w.attrs = [];
   await copyXattrs(w, batch);
