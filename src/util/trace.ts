@@ -14,6 +14,8 @@ export async function traced<T>(what: string, fn: () => Promise<T>): Promise<T> 
   } finally {
     const mb = (n: number): string => `${Math.round(n / 1048576)}`;
     const m = process.memoryUsage();
-    process.stderr.write(`trace: ${what} ${(performance.now() - start).toFixed(1)} ms (rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB)\n`);
+    // `ends at`: since the process started (performance.now() counts from then), where the phases leave gaps
+    const end = performance.now();
+    process.stderr.write(`trace: ${what} ${(end - start).toFixed(1)} ms (ends at ${end.toFixed(0)} ms; rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)} MB)\n`);
   }
 }
