@@ -22,6 +22,18 @@ async function commandModules(word: string | undefined, all: boolean): Promise<C
   }));
 }
 
+/**
+ * yargs renders the running command's whole help text as the command starts, to have it should
+ * the command fail later (10–15 ms for build's 60 options, issue 17.2). lbuild never shows help
+ * after a command has started (its failures are one-line errors, .fail() below): the text is made
+ * only when help is asked for. A yargs without this internal hook is left as it is.
+ */
+function skipHelpCache(cli: object): void {
+  const internal = (cli as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.();
+  const usage = internal?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
 /** Set by the bundler from package.json; `dev` when run from tsc's output. */
 declare const LBUILD_VERSION: string | undefined;
 export const VERSION = typeof LBUILD_VERSION === 'string' ? LBUILD_VERSION : 'dev';
@@ -145,6 +157,7 @@ export async function main(args: string[]): Promise<number> {
       if (err) throw err;
       throw new UsageError(dedupeUnknown(msg));
     });
+  skipHelpCache(cli);
   // the default command would take `completion` for a build context
   if (firstWord(argv) === 'completion') {
     cli.showCompletionScript();

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { execa } from 'execa';
+import { lazyExeca } from '../util/exec.js';
 import { LbuildError } from '../errors.js';
 import { type Platform, formatPlatform, hostPlatform } from '../oci/platform.js';
 
@@ -70,6 +70,7 @@ export function handlerStates(): HandlerState[] {
 export async function installHandlers(): Promise<string[]> {
   if (process.getuid?.() !== 0) throw new LbuildError('binfmt --install: registering binfmt_misc handlers needs root');
   if (!existsSync(path.join(BINFMT, 'status'))) {
+    const execa = await lazyExeca();
     const r = await execa('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT], { reject: false, stdin: 'ignore' });
     if (r.exitCode !== 0) throw new LbuildError(`binfmt --install: cannot mount binfmt_misc on ${BINFMT} (${String(r.stderr).trim() || `exit ${r.exitCode}`})`);
   }

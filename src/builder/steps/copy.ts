@@ -1,5 +1,5 @@
 import { makeMatcher } from '../../context/ignore.js';
-import { cleanSource } from '../../context/select.js';
+import { WalkListing, cleanSource } from '../../context/select.js';
 import { plainHasher, sourcesDigest } from '../../context/checksum.js';
 import type { CopyInstr } from '../../dockerfile/instructions.js';
 import type { Stage } from '../../dockerfile/plan.js';
@@ -52,14 +52,16 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
     ...(git ? { git: [gitDisplay(git.src), git.resolved.commit, x.keepGitDir] } : {}),
   };
   let digest: { digest: string; files?: Record<string, string> };
+  // what the key's walk of a directory source saw, for the copy (dropped once it has run)
+  let listing: WalkListing | undefined = layers ? undefined : new WalkListing();
   if (layers) digest = await env.layerSources.digest(layers, patterns, x.exclude);
   else if (dirSource) {
     // the stat cache is the main context's: another directory is hashed in full
-    digest = await sourcesDigest(dirSource, patterns, x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}, plainHasher);
+    digest = await sourcesDigest(dirSource, patterns, x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}, plainHasher, listing);
   } else {
     const ctx = await env.context();
     const sel = { ...(ctx.ignore ? { ignore: ctx.ignore } : {}), ...(x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}) };
-    digest = await sourcesDigest(ctx, patterns, sel, env.statCache);
+    digest = await sourcesDigest(ctx, patterns, sel, env.statCache, listing);
   }
   return {
     inputs: { parent: state.parent, epoch: state.epoch, op, args: {}, sources: digest.digest },
@@ -85,12 +87,14 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
       try {
         const fetched = new Map([...urls].map(([raw, u]) => [raw, { file: env.store.content.path(u.digest), name: u.name, ...(u.lastModified ? { lastModified: u.lastModified } : {}) }]));
         // the context's files are hashed through its stat cache, as for the key; others are read
-        const reuse = reuseFrom ? { reuse: { prev: reuseFrom, hasher: layers || dirSource ? plainHasher : env.statCache, upper: snap.upper } } : {};
-        const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched, ...reuse }, env.file);
+        const hasher = layers || dirSource ? plainHasher : env.statCache;
+        const reuse = reuseFrom ? { reuse: { prev: reuseFrom, upper: snap.upper } } : {};
+        const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched, hasher, ...(listing ? { listing } : {}), ...reuse }, env.file);
         const reused = read.reused ? { reused: read.reused } : {};
         // layers cannot change; the context can, between keying and copying
         return !layers && read.digest !== digest.digest ? { consumed: { sources: read.digest }, ...reused } : reused;
       } finally {
+        listing = undefined;
         await opened.release();
       }
     },
