@@ -49,6 +49,8 @@ export class CopyReuse {
   private readonly holding = new Set<string>();
   /** directories of the previous snapshot checked to be real directories (no symlink on the way) */
   private readonly prevDirs = new Set<string>(['']);
+  /** the directory whose path guard() found clear of skipped files last */
+  private checkedParent = '';
   /** parent directories known to be in the upper dir already */
   private readonly inUpper = new Set<string>(['']);
 
@@ -70,10 +72,17 @@ export class CopyReuse {
   guard(dst: string, replacing: boolean): void {
     if (this.skipped.size === 0) return;
     if (replacing && this.holding.has(dst)) throw new ReuseConflict(`${this.rel(dst)} replaces a directory the copy wrote`);
-    for (let p = dst; p.length > this.root.length; p = path.dirname(p)) {
-      const rel = this.rel(p);
-      if (this.skipped.has(rel)) throw new ReuseConflict(`${rel} is written twice`);
+    const rel = this.rel(dst);
+    if (this.skipped.has(rel)) throw new ReuseConflict(`${rel} is written twice`);
+    // the directories above: checked once for all the entries of a directory (a skip adds a
+    // file in the directory checked last, never one above it)
+    const parent = path.dirname(dst);
+    if (parent === this.checkedParent) return;
+    for (let p = parent; p.length > this.root.length; p = path.dirname(p)) {
+      const r = this.rel(p);
+      if (this.skipped.has(r)) throw new ReuseConflict(`${r} is written twice`);
     }
+    this.checkedParent = parent;
   }
 
   /**
@@ -111,11 +120,6 @@ export class CopyReuse {
     if (hash !== prevHash) return undefined;
     this.skip(dst, this.rel(dst));
     return hash;
-  }
-
-  /** Is the entry in this state known (to the stat cache) to have no extended attributes? Then they need not be read. */
-  noXattrs(st: Stats): boolean {
-    return this.hasher.knownXattrTag?.(st) === '';
   }
 
   /** What the copy skipped, for linkReused. */

@@ -121,16 +121,39 @@ class FileIndex implements FileLookup {
   }
 
   get(rel: string): IndexedFile | undefined {
-    const name = Buffer.from(JSON.stringify(rel));
-    const h = fnv(name, 0, name.length);
+    // most names are printable ASCII without `"` or `\`: their JSON text is the name quoted, and
+    // its bytes are its char codes (no Buffer made for each of 100,000s of lookups)
+    const plain = PLAIN.test(rel);
+    const name = plain ? undefined : Buffer.from(JSON.stringify(rel));
+    const length = name ? name.length : rel.length + 2;
+    const h = name ? fnv(name, 0, name.length) : fnvQuoted(rel);
     for (let i = h & this.mask; this.slots[i] !== 0; i = (i + 1) & this.mask) {
       const n = (this.slots[i] as number) - 1;
       const start = (this.starts[n] as number) + 1;
-      if (this.hashes[i] !== h || (this.nameEnds[n] as number) - start !== name.length || this.buf.compare(name, 0, name.length, start, this.nameEnds[n]) !== 0) continue;
-      return parseFields(this.buf.toString('latin1', this.nameEnds[n], this.ends[n]));
+      const nameEnd = this.nameEnds[n] as number;
+      if (this.hashes[i] !== h || nameEnd - start !== length) continue;
+      if (name ? this.buf.compare(name, 0, length, start, nameEnd) !== 0 : !sameQuoted(this.buf, start, rel)) continue;
+      return parseFields(this.buf.toString('latin1', nameEnd, this.ends[n]));
     }
     return undefined;
   }
+}
+
+/** Names whose JSON text is `"<name>"` byte for byte. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** FNV-1a over the bytes of `"<name>"`, for a PLAIN name. */
+function fnvQuoted(name: string): number {
+  let h = Math.imul(0x811c9dc5 ^ 0x22, 0x01000193);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return Math.imul(h ^ 0x22, 0x01000193) >>> 0;
+}
+
+/** Do the bytes at `start` read `"<name>"`, for a PLAIN name? */
+function sameQuoted(b: Buffer, start: number, name: string): boolean {
+  if (b[start] !== 0x22 || b[start + name.length + 1] !== 0x22) return false;
+  for (let i = 0; i < name.length; i++) if (b[start + 1 + i] !== name.charCodeAt(i)) return false;
+  return true;
 }
 
 /** FNV-1a over bytes [from, to). */
@@ -142,20 +165,19 @@ function fnv(b: Buffer, from: number, to: number): number {
 
 /** The fields after the path: `,mode,uid,gid,size,mtimeMs,"hash",xattrs,offset,length,tarMtime]` (JSON numbers). */
 function parseFields(tail: string): IndexedFile | undefined {
-  if (!tail.endsWith(']')) return undefined;
-  const f = tail.slice(1, -1).split(',');
-  if (f.length !== 10 || f[0] === undefined) return undefined;
-  const hash = f[5] as string;
-  if (hash.length !== 18 || !/^"[0-9a-f]{16}"$/.test(hash)) return undefined;
-  const n: number[] = [];
-  for (let i = 0; i < f.length; i++) {
-    if (i === 5) continue;
-    const v = Number(f[i]);
-    if (f[i] === '' || !Number.isFinite(v)) return undefined;
-    n.push(v);
+  if (tail.charCodeAt(0) !== 0x2c) return undefined;
+  let f: unknown;
+  try {
+    f = JSON.parse(`[${tail.slice(1)}`);
+  } catch {
+    return undefined;
   }
-  const [mode, uid, gid, size, mtimeMs, xattrs, offset, length, tarMtime] = n as [number, number, number, number, number, number, number, number, number];
-  return { mode, uid, gid, size, mtimeMs, hash: hash.slice(1, -1), xattrs: xattrs !== 0, offset, length, tarMtime };
+  if (!Array.isArray(f) || f.length !== 10) return undefined;
+  const [mode, uid, gid, size, mtimeMs, hash, xattrs, offset, length, tarMtime] = f as unknown[];
+  // a hash that is not one never equals a source's, so is never taken: its type is enough
+  if (typeof hash !== 'string' || hash.length !== 16) return undefined;
+  for (const v of [mode, uid, gid, size, mtimeMs, xattrs, offset, length, tarMtime]) if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+  return { mode, uid, gid, size, mtimeMs, hash, xattrs: xattrs !== 0, offset, length, tarMtime } as IndexedFile;
 }
 
 /** The index of a snapshot, or undefined when it has none or it does not read as one. */
