@@ -75,6 +75,36 @@ test('14.2: a context file edited between keying and copying is never cached und
   assert.deepEqual(caches(c.report), ['hit'], 'what was really copied is cached under its own content');
 });
 
+test('14.2: a directory copied along the key\'s walk: what changed after keying is read as it is now, and never cached under the old key', async () => {
+  const ctx = await writeContext(path.join(dir, 'race-dir'), { 'src/a.txt': 'a', 'src/b.txt': 'b', 'src/gone.txt': 'gone', 'src/d/x.txt': 'x', Dockerfile: 'FROM busybox\nCOPY src /src/\n' });
+  const running = execa(process.execPath, [BIN, '--root', root, 'build', '--progress', 'plain', '-t', 'race-dir:1', ctx], { env: { LBUILD_TEST_COPY_DELAY_MS: '1500' }, reject: false, stdin: 'ignore' });
+  // keyed once the miss is logged (the build then waits 1.5 s before copying)
+  await new Promise<void>((resolve) => {
+    let seen = '';
+    running.stderr?.on('data', (c: Buffer) => {
+      seen += String(c);
+      if (seen.includes('cache miss')) resolve();
+    });
+  });
+  await fsp.writeFile(path.join(ctx, 'src/a.txt'), 'a edited');
+  await fsp.rm(path.join(ctx, 'src/gone.txt'));
+  await fsp.rm(path.join(ctx, 'src/d'), { recursive: true });
+  await fsp.writeFile(path.join(ctx, 'src/d'), 'now a file');
+  const r = await running;
+  assert.equal(r.exitCode, 0, String(r.stderr));
+  assert.match(String(r.stderr), /the build context changed while this step read it/);
+  assert.equal(await runIn('race-dir:1', 'cat /src/a.txt; echo; ls /src'), 'a edited\na.txt\nb.txt\nd');
+  // the context as it is now, and as it was: neither is served the layer read in between
+  const now = await build(ctx, ['-t', 'race-dir:1']);
+  assert.deepEqual(caches(now.report), ['miss']);
+  assert.equal(await runIn('race-dir:1', 'cat /src/d'), 'now a file');
+  await fsp.rm(path.join(ctx, 'src/d'));
+  await writeContext(ctx, { 'src/a.txt': 'a', 'src/gone.txt': 'gone', 'src/d/x.txt': 'x' });
+  const before = await build(ctx, ['-t', 'race-dir:1']);
+  assert.deepEqual(caches(before.report), ['miss']);
+  assert.equal(await runIn('race-dir:1', 'cat /src/a.txt /src/gone.txt /src/d/x.txt'), 'agonex');
+});
+
 test('14.2/14.3: a bind mount is a private, filtered copy: later edits are not seen; ignored files are neither seen nor keyed', async () => {
   const ctx = await writeContext(path.join(dir, 'bind'), {
     '.dockerignore': 'secret.txt\n.git\n',

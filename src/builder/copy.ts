@@ -28,12 +28,12 @@ import { createReadStream } from 'node:fs';
 import { hasWildcard } from '../context/glob.js';
 import { makeMatcher } from '../context/ignore.js';
 import type { XXHashAPI } from 'xxhash-wasm';
-import { type ContentHasher, type SourcesDigest, SourcesDescriber, XATTR_BATCH, hashFileRaw, hex64, loadHasher } from '../context/checksum.js';
-import { type CopySource, type Selection, childVisible, cleanSource, lstatEntry, matchSource } from '../context/select.js';
+import { type ContentHasher, type SourcesDigest, SourcesDescriber, XATTR_BATCH, hashFileRaw, hex64, loadHasher, plainHasher } from '../context/checksum.js';
+import { type CopySource, type Selection, type WalkListing, childVisible, cleanSource, lstatEntry, matchSource } from '../context/select.js';
 
 export type { CopySource } from '../context/select.js';
 import type { CopyInstr } from '../dockerfile/instructions.js';
-import { LbuildError } from '../errors.js';
+import { LbuildError, isErrno } from '../errors.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
 import { resolveChown } from '../runtime/user.js';
 import { decompress, sniffCompression } from '../util/decompress.js';
@@ -49,8 +49,12 @@ export interface CopyOptions {
   workdir: string;
   /** ADD <url>: what each URL source was fetched as (keyed already), by the source as written */
   urls?: ReadonlyMap<string, { file: string; name: string; lastModified?: string }>;
+  /** what is known of the sources' content hashes and xattrs (the context's stat cache, as for the key) */
+  hasher?: ContentHasher;
+  /** the key's walk of the sources, for the copy to list and stat them from (context/select.ts) */
+  listing?: WalkListing;
   /** incremental copy: the previous snapshot of this step, and the upper dir of the mount at `dest` */
-  reuse?: { prev: PreviousLayer; hasher: ContentHasher; upper: string };
+  reuse?: { prev: PreviousLayer; upper: string };
 }
 
 export type CopyResult = SourcesDigest & { reused?: ReusedFiles };
@@ -137,6 +141,13 @@ interface Writer extends Selection {
   dirAttrs: { key: string; src: string; dst?: string }[];
   entries: number;
   reuse?: CopyReuse;
+  hasher?: ContentHasher;
+  listing?: WalkListing;
+}
+
+/** Is the source known (to the stat cache, in this state) to have no xattrs to copy? Then none are read. */
+function noXattrs(w: Writer, st: Stats): boolean {
+  return w.hasher?.knownXattrTag?.(st) === '';
 }
 
 async function newWriter(keepOwner: boolean, rest: Partial<Writer> = {}): Promise<Writer> {
@@ -231,7 +242,8 @@ function copyFile(src: string, dst: string, st: Stats, w: Writer, key: string): 
 
 /** The owner and mode a copy of a file gets. */
 function wanted(st: Stats, w: Writer): Wanted {
-  return { ...ownerOf(st, w), mode: w.chmod ? w.chmod(st.mode, false) : st.mode & 0o7777 };
+  const { uid, gid } = ownerOf(st, w);
+  return { uid, gid, mode: w.chmod ? w.chmod(st.mode, false) : st.mode & 0o7777 };
 }
 
 /** Up to SMALL_COPY bytes of a file into the shared copy buffer; the count read. */
@@ -258,11 +270,27 @@ function removeExisting(dst: string, keepDir: boolean): void {
   rmSync(dst, { recursive: true, force: true });
 }
 
+/** An entry listed by the key's walk as it is now; undefined if it is gone (or its directory is). */
+function lstatNow(src: string): Stats | undefined {
+  try {
+    return lstatSync(src);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return undefined;
+    throw e;
+  }
+}
+
 /**
  * Copy one entry (file, symlink or directory tree) from `src` to host path `dst`. `fresh`: the
  * parent was just made by this copy, so nothing can be in the way.
  */
-async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false, key = ctxRel): Promise<void> {
+async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh = false, key = ctxRel, listed = false): Promise<void> {
+  if (listed && !st.isFile() && !st.isDirectory()) {
+    // a symlink (or anything but a file or directory) as it is now
+    const now = lstatNow(src);
+    if (!now) return;
+    return copyEntry(src, dst, now, w, ctxRel, excludeRel, fresh, key);
+  }
   w.reuse?.guard(dst, !st.isDirectory());
   if (st.isDirectory()) {
     if (!fresh) removeExisting(dst, true);
@@ -278,7 +306,7 @@ async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel:
     symlinkSync(target, dst);
     applyMeta(dst, st, w, true);
     w.consumed.add(key, st, undefined, target);
-    w.attrs.push({ key, src, dst });
+    if (!noXattrs(w, st)) w.attrs.push({ key, src, dst });
     return;
   }
   if (st.isFile()) {
@@ -294,11 +322,19 @@ async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel:
     if (same instanceof Promise) same = await same;
     if (same !== undefined) {
       w.consumed.add(key, st, same);
-      if (!w.reuse?.noXattrs(st)) w.attrs.push({ key, src, reused: true });
+      if (!noXattrs(w, st)) w.attrs.push({ key, src, reused: true });
       return;
     }
+    if (listed) {
+      // taken as keyed only when the previous layer holds it so; what is written is looked at now
+      // (gone since: not copied, and the step is cached under what it read)
+      const now = lstatNow(src);
+      if (!now) return;
+      if (!now.isFile() || now.nlink > 1) return copyEntry(src, dst, now, w, ctxRel, excludeRel, true, key);
+      st = now;
+    }
     copyFile(src, dst, st, w, key);
-    w.attrs.push({ key, src, dst });
+    if (!noXattrs(w, st)) w.attrs.push({ key, src, dst });
     if (st.nlink > 1) w.inodes.set(inode, dst);
     return;
   }
@@ -312,7 +348,16 @@ async function copyEntry(src: string, dst: string, st: Stats, w: Writer, ctxRel:
 async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxRel: string, excludeRel: string, fresh: boolean, key = ctxRel, own = false): Promise<void> {
   w.consumed.add(key, st);
   // none to read (the stat cache knows this state has none), none to copy
-  if (!w.reuse?.noXattrs(st)) w.dirAttrs.push({ key, src, ...(own ? { dst } : {}) });
+  if (!noXattrs(w, st)) w.dirAttrs.push({ key, src, ...(own ? { dst } : {}) });
+  const listed = w.listing?.children(src, excludeRel);
+  if (listed) {
+    for (const [name, cst] of listed) {
+      if (++w.entries % 1024 === 0) await yieldToEvents();
+      await copyEntry(path.join(src, name), path.join(dst, name), cst, w, ctxRel === '' ? name : `${ctxRel}/${name}`, excludeRel === '' ? name : `${excludeRel}/${name}`, fresh, undefined, true);
+      if (w.attrs.length >= XATTR_BATCH) await flushXattrs(w);
+    }
+    return;
+  }
   for (const name of readdirSync(src).sort()) {
     const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
@@ -378,7 +423,9 @@ export async function executeCopy(instr: CopyInstr, source: CopySource, opts: Co
     ...(instr.exclude.length ? { exclude: makeMatcher(instr.exclude) } : {}),
     ...(source.ignore ? { ignore: source.ignore } : {}),
     // only a plain COPY: heredocs, URLs and archives are written by other means
-    ...(opts.reuse && instr.kind === 'COPY' && instr.heredocs.length === 0 ? { reuse: new CopyReuse(opts.reuse.prev, opts.reuse.hasher, root, opts.reuse.upper) } : {}),
+    ...(opts.hasher ? { hasher: opts.hasher } : {}),
+    ...(opts.listing ? { listing: opts.listing } : {}),
+    ...(opts.reuse && instr.kind === 'COPY' && instr.heredocs.length === 0 ? { reuse: new CopyReuse(opts.reuse.prev, opts.hasher ?? plainHasher, root, opts.reuse.upper) } : {}),
   });
   let dest = instr.dest;
   const dirDest = dest === '' || dest === '.' || dest.endsWith('/') || dest.endsWith('/.');

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { sha256 } from '../oci/digest.js';
 import { tempName, yieldToEvents } from '../util/fsx.js';
-import { type CopySource, type Selection, matchSource, walkSelected } from './select.js';
+import { type CopySource, type Selection, type WalkListing, matchSource, walkSelected } from './select.js';
 import { layout } from '../store/layout.js';
 import { readXattrsOf, xattrTag } from '../util/xattr.js';
 
@@ -308,9 +308,9 @@ export const plainHasher: ContentHasher = {
 /**
  * A digest of exactly the entries a COPY/ADD selects (after .dockerignore and --exclude):
  * relative path, type, mode, owner where kept, size, content checksum, link target, hard links.
- * Never the mtime: a touch does not miss the cache.
+ * Never the mtime: a touch does not miss the cache. `listing`: what the walk saw, for the copy.
  */
-export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: ContentHasher): Promise<SourcesDigest> {
+export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: ContentHasher, listing?: WalkListing): Promise<SourcesDigest> {
   const d = new SourcesDescriber(source.keepOwner);
   // xattrs not remembered are read a few thousand entries at a time (one getfattr run each):
   // holding every entry of a cold 200,000-file walk until the end took 100 MB
@@ -340,7 +340,7 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
     for (const m of matchSource(source, pattern)) {
       await add(m.rel, m.abs, m.st);
       if (!m.st.isDirectory()) continue;
-      for (const e of walkSelected(sel, m.abs, m.real, '')) {
+      for (const e of walkSelected(sel, m.abs, m.real, '', listing)) {
         // signals are handled during a walk of 100,000s of files
         if (++n % 1024 === 0) await yieldToEvents();
         await add(e.ctxRel, e.abs, e.st);
