@@ -349,23 +349,16 @@ async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxR
   w.consumed.add(key, st);
   // none to read (the stat cache knows this state has none), none to copy
   if (!noXattrs(w, st)) w.dirAttrs.push({ key, src, ...(own ? { dst } : {}) });
+  // the key's walk listed this directory (context/select.ts WalkListing): its entries as seen then
   const listed = w.listing?.children(src, excludeRel);
-  if (listed) {
-    for (const [name, cst] of listed) {
-      if (++w.entries % 1024 === 0) await yieldToEvents();
-      await copyEntry(path.join(src, name), path.join(dst, name), cst, w, ctxRel === '' ? name : `${ctxRel}/${name}`, excludeRel === '' ? name : `${excludeRel}/${name}`, fresh, undefined, true);
-      if (w.attrs.length >= XATTR_BATCH) await flushXattrs(w);
-    }
-    return;
-  }
-  for (const name of readdirSync(src).sort()) {
+  for (const [name, known] of listed ?? readdirSync(src).sort().map((n): [string, Stats | undefined] => [n, undefined])) {
     const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
-    const cst = lstatEntry(path.join(src, name), childCtx, w, childEx);
-    if (!cst || !childVisible(w, path.join(src, name), childCtx, childEx, cst)) continue;
+    const cst = known ?? lstatEntry(path.join(src, name), childCtx, w, childEx);
+    if (!cst || (!known && !childVisible(w, path.join(src, name), childCtx, childEx, cst))) continue;
     // now and then the event loop runs: a signal stops a copy of 100,000s of files at once
     if (++w.entries % 1024 === 0) await yieldToEvents();
-    await copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh);
+    await copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh, childCtx, known !== undefined);
     if (w.attrs.length >= XATTR_BATCH) await flushXattrs(w);
   }
 }

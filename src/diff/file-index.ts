@@ -144,9 +144,9 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /** FNV-1a over the bytes of `"<name>"`, for a PLAIN name. */
 function fnvQuoted(name: string): number {
-  let h = Math.imul(0x811c9dc5 ^ 0x22, 0x01000193);
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return Math.imul(h ^ 0x22, 0x01000193) >>> 0;
+  let h = Math.imul(FNV_OFFSET ^ 0x22, FNV_PRIME);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), FNV_PRIME);
+  return Math.imul(h ^ 0x22, FNV_PRIME) >>> 0;
 }
 
 /** Do the bytes at `start` read `"<name>"`, for a PLAIN name? */
@@ -158,10 +158,13 @@ function sameQuoted(b: Buffer, start: number, name: string): boolean {
 
 /** FNV-1a over bytes [from, to). */
 function fnv(b: Buffer, from: number, to: number): number {
-  let h = 0x811c9dc5;
-  for (let i = from; i < to; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
+  let h = FNV_OFFSET;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ (b[i] as number), FNV_PRIME);
   return h >>> 0;
 }
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
 
 /** The fields after the path: `,mode,uid,gid,size,mtimeMs,"hash",xattrs,offset,length,tarMtime]` (JSON numbers). */
 function parseFields(tail: string): IndexedFile | undefined {

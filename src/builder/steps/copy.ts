@@ -51,17 +51,19 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
     ...(urls.size ? { urls: [...urls.values()].map((u) => [u.url, u.digest, u.name, u.lastModified ?? null]) } : {}),
     ...(git ? { git: [gitDisplay(git.src), git.resolved.commit, x.keepGitDir] } : {}),
   };
+  // the context's files are hashed through its stat cache, for the key and the copy; others are read
+  const hasher = layers || dirSource ? plainHasher : env.statCache;
   let digest: { digest: string; files?: Record<string, string> };
   // what the key's walk of a directory source saw, for the copy (dropped once it has run)
   let listing: WalkListing | undefined = layers ? undefined : new WalkListing();
   if (layers) digest = await env.layerSources.digest(layers, patterns, x.exclude);
   else if (dirSource) {
     // the stat cache is the main context's: another directory is hashed in full
-    digest = await sourcesDigest(dirSource, patterns, x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}, plainHasher, listing);
+    digest = await sourcesDigest(dirSource, patterns, x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}, hasher, listing);
   } else {
     const ctx = await env.context();
     const sel = { ...(ctx.ignore ? { ignore: ctx.ignore } : {}), ...(x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}) };
-    digest = await sourcesDigest(ctx, patterns, sel, env.statCache, listing);
+    digest = await sourcesDigest(ctx, patterns, sel, hasher, listing);
   }
   return {
     inputs: { parent: state.parent, epoch: state.epoch, op, args: {}, sources: digest.digest },
@@ -86,8 +88,6 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
       const opened = layers ? await env.layerSources.open(layers) : { source: dirSource ?? (await env.context()), release: async () => undefined };
       try {
         const fetched = new Map([...urls].map(([raw, u]) => [raw, { file: env.store.content.path(u.digest), name: u.name, ...(u.lastModified ? { lastModified: u.lastModified } : {}) }]));
-        // the context's files are hashed through its stat cache, as for the key; others are read
-        const hasher = layers || dirSource ? plainHasher : env.statCache;
         const reuse = reuseFrom ? { reuse: { prev: reuseFrom, upper: snap.upper } } : {};
         const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched, hasher, ...(listing ? { listing } : {}), ...reuse }, env.file);
         const reused = read.reused ? { reused: read.reused } : {};
