@@ -1,4 +1,4 @@
-import { lazyExeca } from '../util/exec.js';
+import { runTool } from '../util/exec.js';
 import { spawnSync } from 'node:child_process';
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -31,8 +31,7 @@ export function activeMounts(): readonly string[] {
 
 async function mount(cwd: string, options: string, target: string): Promise<void> {
   if (options.length >= 4096) throw new LbuildError(`overlay mount options too long (${options.length} bytes)`);
-  const execa = await lazyExeca();
-  const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd, reject: false, stdin: 'ignore' });
+  const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd });
   if (r.exitCode !== 0) throw new LbuildError(`overlay mount failed: ${r.stderr.trim() || `exit ${r.exitCode}`} (are you root, with overlayfs available?)`);
   active.add(target);
 }
@@ -42,17 +41,15 @@ async function mount(cwd: string, options: string, target: string): Promise<void
  * like the overlay mounts, so signals release it, and a killed process's is reaped (recoverStale).
  */
 export async function mountTmpfs(target: string, bytes: number): Promise<void> {
-  const execa = await lazyExeca();
   const size = Math.max(64 * 1024, Math.ceil(bytes / 4096) * 4096 + 64 * 1024);
-  const r = await execa('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700,nosuid,nodev,noexec`, 'tmpfs', target], { reject: false, stdin: 'ignore' });
+  const r = await runTool('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700,nosuid,nodev,noexec`, 'tmpfs', target]);
   if (r.exitCode !== 0) throw new LbuildError(`tmpfs mount for secrets failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   active.add(target);
 }
 
 export async function unmount(target: string): Promise<void> {
-  const execa = await lazyExeca();
-  let r = await execa('umount', [target], { reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) r = await execa('umount', ['-l', target], { reject: false, stdin: 'ignore' });
+  let r = await runTool('umount', [target]);
+  if (r.exitCode !== 0) r = await runTool('umount', ['-l', target]);
   if (r.exitCode !== 0 && !/not mounted|no mount point/.test(r.stderr)) throw new LbuildError(`umount ${target} failed: ${r.stderr.trim()}`);
   active.delete(target);
 }
@@ -61,7 +58,7 @@ export async function unmount(target: string): Promise<void> {
 export function unmountAllSync(): void {
   for (const m of [...active].reverse()) {
     try {
-      execaSyncUmount(m);
+      syncUmount(m);
     } catch {
       // nothing more we can do at exit
     }
@@ -69,7 +66,7 @@ export function unmountAllSync(): void {
   }
 }
 
-function execaSyncUmount(target: string): void {
+function syncUmount(target: string): void {
   spawnSync('umount', ['-l', target], { stdio: 'ignore' });
 }
 
@@ -248,7 +245,6 @@ export class Snapshotter {
 
 
 async function copyTree(src: string, dest: string): Promise<void> {
-  const execa = await lazyExeca();
-  const r = await execa('cp', ['-a', '--', `${src}/.`, `${dest}/`], { reject: false, stdin: 'ignore' });
+  const r = await runTool('cp', ['-a', '--', `${src}/.`, `${dest}/`]);
   if (r.exitCode !== 0) throw new LbuildError(`flattening layers failed: ${r.stderr.trim()}`);
 }

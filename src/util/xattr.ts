@@ -1,4 +1,4 @@
-import { lazyExeca } from './exec.js';
+import { runTool } from './exec.js';
 import { promises as fsp, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -26,12 +26,10 @@ export function overlayXattrNamespace(): 'trusted' | 'user' {
 const OVERLAY_PREFIX = `${overlayXattrNamespace()}.overlay.`;
 const OPAQUE_XATTR = `${OVERLAY_PREFIX}opaque`;
 
-async function run(cmd: string, args: string[]): Promise<string> {
+async function run(cmd: string, args: string[]): Promise<void> {
   try {
-    const execa = await lazyExeca();
-    const r = await execa(cmd, args, { reject: false, stdin: 'ignore' });
+    const r = await runTool(cmd, args);
     if (r.exitCode !== 0) throw new LbuildError(`${cmd} ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
-    return r.stdout;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new LbuildError(`${cmd} is not installed (Debian: apt-get install ${cmd === 'mknod' ? 'coreutils' : 'attr'})`);
@@ -91,9 +89,8 @@ export interface TreeXattrs {
 
 /** Runs getfattr (dumping every attribute, hex values) and calls `each` per path and attribute. */
 async function getfattr(args: readonly string[], each: (file: string, name: string, value: Buffer) => void): Promise<void> {
-  const execa = await lazyExeca();
   // a path that vanished since it was listed is reported on stderr and skipped (exit 1): its caller sees it gone
-  const out = await execa('getfattr', ['-P', '-h', '--absolute-names', '-e', 'hex', '-m', '-', '-d', ...args], { reject: false, stdin: 'ignore', stripFinalNewline: false }).catch((e: unknown) => {
+  const out = await runTool('getfattr', ['-P', '-h', '--absolute-names', '-e', 'hex', '-m', '-', '-d', ...args]).catch((e: unknown) => {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LbuildError('getfattr is not installed (Debian: apt-get install attr)');
     throw e;
   });
@@ -206,12 +203,11 @@ export async function writeXattrs(root: string, changes: readonly [string, strin
     if (value === null) removals.push([rel, name]);
     else lines.push(`# file: ${escapeForRestore(rel)}`, `${escapeForRestore(name)}=0x${value.toString('hex')}`, '');
   }
-  const execa = await lazyExeca();
   if (lines.length) {
     const dump = path.join(tmpDir, `xattrs-${process.pid}-${Date.now()}`);
     await fsp.writeFile(dump, `${lines.join('\n')}\n`);
     try {
-      const r = await execa('setfattr', ['-h', `--restore=${dump}`], { cwd: root, reject: false, stdin: 'ignore' });
+      const r = await runTool('setfattr', ['-h', `--restore=${dump}`], { cwd: root });
       if (r.exitCode !== 0) throw new LbuildError(`setfattr --restore: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
     } finally {
       await fsp.rm(dump, { force: true });
