@@ -42,6 +42,7 @@ import { yieldToEvents } from '../util/fsx.js';
 import * as os from 'node:os';
 import { readXattrsOf, writeXattrs, xattrTag } from '../util/xattr.js';
 import { CopyReuse, type PreviousLayer, ReuseConflict, type ReusedFiles, type Wanted } from './reuse.js';
+import { childPath } from '../util/paths.js';
 
 export interface CopyOptions {
   /** the merged root of the step */
@@ -354,11 +355,12 @@ async function copyChildren(src: string, dst: string, st: Stats, w: Writer, ctxR
   for (const [name, known] of listed ?? readdirSync(src).sort().map((n): [string, Stats | undefined] => [n, undefined])) {
     const childCtx = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const childEx = excludeRel === '' ? name : `${excludeRel}/${name}`;
-    const cst = known ?? lstatEntry(path.join(src, name), childCtx, w, childEx);
-    if (!cst || (!known && !childVisible(w, path.join(src, name), childCtx, childEx, cst))) continue;
+    const childSrc = childPath(src, name);
+    const cst = known ?? lstatEntry(childSrc, childCtx, w, childEx);
+    if (!cst || (!known && !childVisible(w, childSrc, childCtx, childEx, cst))) continue;
     // now and then the event loop runs: a signal stops a copy of 100,000s of files at once
     if (++w.entries % 1024 === 0) await yieldToEvents();
-    await copyEntry(path.join(src, name), path.join(dst, name), cst, w, childCtx, childEx, fresh, childCtx, known !== undefined);
+    await copyEntry(childSrc, childPath(dst, name), cst, w, childCtx, childEx, fresh, childCtx, known !== undefined);
     if (w.attrs.length >= XATTR_BATCH) await flushXattrs(w);
   }
 }

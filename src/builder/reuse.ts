@@ -4,6 +4,7 @@ import type { ContentHasher } from '../context/checksum.js';
 import type { FileLookup } from '../diff/file-index.js';
 import { isErrno } from '../errors.js';
 import { ReuseConflict } from '../diff/reuse-conflict.js';
+import { childPath } from '../util/paths.js';
 
 /*
  * Incremental COPY (issue 17.3). When a COPY misses because some of its sources changed, or its
@@ -192,8 +193,9 @@ export function linkReused(upper: string, reused: ReusedFiles): void {
   }
   // one at a time, synchronously: through libuv's threads each link costs several times more
   for (const rel of reused.files) {
-    const target = path.join(upper, rel);
-    const from = path.join(reused.prev.diff, rel);
+    // rel is relative and normalized (CopyReuse.rel of a resolved path)
+    const target = childPath(upper, rel);
+    const from = childPath(reused.prev.diff, rel);
     try {
       linkSync(from, target);
     } catch (e) {

@@ -4,6 +4,7 @@ import { LbuildError } from '../errors.js';
 import { resolveInRoot } from '../snapshot/rootpath.js';
 import { hasWildcard, segmentRegExp } from './glob.js';
 import type { IgnoreMatcher } from './ignore.js';
+import { childPath } from '../util/paths.js';
 
 /*
  * Which files a COPY/ADD selects. The copier and the cache key both use these functions, so the
@@ -185,7 +186,7 @@ export const LISTING_MAX = 20_000;
 export function* walkSelected(sel: Selection, dirAbs: string, ctxRel: string, exRel: string, listing?: WalkListing): Generator<{ abs: string; ctxRel: string; exRel: string; st: Stats }> {
   let list = listing?.open(dirAbs, exRel);
   for (const name of readdirSync(dirAbs).sort()) {
-    const abs = path.join(dirAbs, name);
+    const abs = childPath(dirAbs, name);
     const c = ctxRel === '' ? name : `${ctxRel}/${name}`;
     const e = exRel === '' ? name : `${exRel}/${name}`;
     const st = lstatEntry(abs, c, sel, e);

@@ -1,5 +1,4 @@
 import { createReadStream, lstatSync, readFileSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Xattrs } from '../util/xattr.js';
@@ -7,6 +6,7 @@ import { Transform } from 'node:stream';
 import { hex64 } from '../context/checksum.js';
 import type { FileIndexWriter, FileLookup } from './file-index.js';
 import { MAX_RUN, RangeCopier } from './range-copier.js';
+import { childPath } from '../util/paths.js';
 
 export interface PackOptions {
   /** Convert overlay upper-dir markers: char device 0/0 → `.wh.<name>`, opaque dirs → `.wh..wh..opq`. */
@@ -267,7 +267,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
         rest.push([n, undefined]);
         continue;
       }
-      const st = lstatSync(path.join(dirAbs, n));
+      const st = lstatSync(childPath(dirAbs, n));
       if (opts.overlay && isWhiteoutDevice(st)) whiteouts.push(n);
       else rest.push([n, st]);
     }
@@ -277,7 +277,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     for (const n of whiteouts) await add(whiteoutHeader(`${prefix}${WH}${n}`, opts.mtimeClamp), EMPTY);
     for (const [n, known] of rest) {
       const rel = `${prefix}${n}`;
-      const abs = path.join(dirAbs, n);
+      const abs = childPath(dirAbs, n);
       if (known === undefined && (await emitLinked(rel))) continue;
       const st = known ?? lstatSync(abs);
       if (opts.descend && !opts.descend(rel, st)) continue;
