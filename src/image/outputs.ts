@@ -8,7 +8,6 @@ import { applyLayer } from '../snapshot/apply.js';
 import { Snapshotter } from '../snapshot/overlay.js';
 import type { Store, StoredImage, StoredIndex } from '../store/store.js';
 import { pushImage, type TransferOptions } from '../registry/transfer.js';
-import { dockerSocket, loadIntoDocker } from './docker-daemon.js';
 import { FORMATS, exportImage, exportIndex } from './transfer.js';
 
 /*
@@ -160,6 +159,8 @@ export async function deliverOutputs(store: Store, image: StoredImage, outputs: 
         await nameAndPush(store, image, o, opts, done);
         break;
       case 'load': {
+        // node:http and the daemon client only for --load
+        const { dockerSocket, loadIntoDocker } = await import('./docker-daemon.js');
         const socket = dockerSocket();
         const exp = await exportImage(store, image);
         const said = await loadIntoDocker(socket, (body) => FORMATS.docker.write([exp], body, store.tmpDir));

@@ -1,10 +1,9 @@
-import { performance } from 'node:perf_hooks';
-
 const enabled = process.env.LBUILD_TRACE === '1';
 
 /**
  * Time a phase and print `trace: <what> <ms>` on stderr when LBUILD_TRACE=1: how the
- * benchmarks tell where a step's time goes without a profiler. Costs nothing when off.
+ * benchmarks tell where a step's time goes without a profiler. Costs nothing when off (the
+ * global performance loads perf_hooks only when first touched).
  */
 export async function traced<T>(what: string, fn: () => Promise<T>): Promise<T> {
   if (!enabled) return fn();
