@@ -44,8 +44,12 @@ export class CacheIndex {
     await writeFileAtomic(this.file(rec.key), JSON.stringify(rec));
   }
 
+  /**
+   * Mark a record used now (prune goes by last use). Not fsynced: a crash can only lose the new
+   * time, or leave the record unreadable, which is a miss (get), never a wrong hit.
+   */
   async touch(rec: CacheRecord): Promise<void> {
-    await this.put({ ...rec, lastUsed: new Date().toISOString() });
+    await writeFileAtomic(this.file(rec.key), JSON.stringify({ ...rec, lastUsed: new Date().toISOString() }), { durable: false });
   }
 
   async remove(key: string): Promise<void> {

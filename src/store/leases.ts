@@ -23,9 +23,13 @@ export class Lease {
     await this.write();
   }
 
+  private dirMade = false;
+
   private async write(): Promise<void> {
-    await fsp.mkdir(path.dirname(this.file), { recursive: true });
-    await writeFileAtomic(this.file, JSON.stringify({ pid: process.pid, started: this.started, layers: [...this.layers] }));
+    if (!this.dirMade) await fsp.mkdir(path.dirname(this.file), { recursive: true });
+    this.dirMade = true;
+    // not fsynced: a crash that could lose it also ends the build it protects (its PID is dead then)
+    await writeFileAtomic(this.file, JSON.stringify({ pid: process.pid, started: this.started, layers: [...this.layers] }), { durable: false });
   }
 
   async add(...diffIds: Digest[]): Promise<void> {

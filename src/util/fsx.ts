@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** A unique name for temp files; the PID lets a later run tell whether the owner is still alive. */
@@ -13,9 +13,24 @@ export function ownerPid(name: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** Write a file so that readers see either the old or the new content, never a partial one. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Write a file so that readers see either the old or the new content, never a partial one.
+ * `durable: false`: not fsynced, for what a crash may lose (a lease, whose owner a crash ends;
+ * a cache record's last use), written synchronously: a small file costs tens of microseconds
+ * then, against milliseconds for an fsync and the thread-pool round trips.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${tempName(path.basename(file))}`);
+  if (opts.durable === false) {
+    try {
+      writeFileSync(tmp, data, { mode: 0o644 });
+      renameSync(tmp, file);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    return;
+  }
   const fh = await fsp.open(tmp, 'w', 0o644);
   try {
     await fh.writeFile(data);
