@@ -33,7 +33,8 @@ import type { ImportedCache } from '../cache/remote.js';
 import { type SecretSource, secretRedactor } from './mounts.js';
 import { Solver } from './solver.js';
 import { type LayerSource, LayerSources } from './sources.js';
-import { prepareCopy } from './steps/copy.js';
+import { prefetchCopy, prepareCopy } from './steps/copy.js';
+import { SourcesPrefetch } from './prefetch.js';
 import { prepareRun } from './steps/run.js';
 import { type PreparedStep, type StepEnv, type StepState } from './steps/step.js';
 import { LAYER_KINDS, type StageEval, afterLayerStep, applyMetadataStep, beforeLayerStep, makesLayer, startStage } from './stage.js';
@@ -165,6 +166,7 @@ export class Builder {
   private readonly recorded: RecordedStep[] = [];
   private statCache!: StatCache;
   private ignore: IgnoreMatcher | undefined;
+  private readonly prefetch = new SourcesPrefetch();
   private redact: (text: string) => string = (t) => t;
   private solver!: Solver;
   private buildStart = Date.now();
@@ -227,6 +229,7 @@ export class Builder {
       await this.lease.release();
       throw e;
     } finally {
+      this.prefetch.stop();
       await this.ssh.close();
       await traced('stat cache save', () => this.statCache.save());
     }
@@ -423,7 +426,7 @@ export class Builder {
     const fromName = stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'stage' ? stageLabel(this.plan.stages[stage.base.index] as Stage) : 'scratch';
     o.progress.vertex(`[${label} 1/${total}] FROM ${fromName}`).done();
     let n = 1;
-    for (const instr of ev.instructions) {
+    for (const [at, instr] of ev.instructions.entries()) {
       if (!makesLayer(state, instr)) {
         applyMetadataStep(state, instr, this.plan.file, this.created);
         continue;
@@ -437,6 +440,7 @@ export class Builder {
       try {
         beforeLayerStep(state, instr, this.plan.file);
         const prepared = await traced('key', () => this.prepare(instr, state, stage));
+        if (instr.kind === 'RUN') this.walkAhead(ev.instructions.slice(at + 1), state);
         const r = await this.solver.solve(prepared, {
           layers: state.layers,
           bypass,
@@ -498,6 +502,21 @@ export class Builder {
     return p;
   }
 
+  /**
+   * While a RUN runs, the context walk of the COPY that is the next layer step (issue 17.1): the
+   * main thread mostly waits on the runtime then. One step ahead only: two walks at once would
+   * hold two listings of a large context.
+   */
+  private walkAhead(rest: readonly Instruction[], state: StageState): void {
+    for (const next of rest) {
+      if (next.kind === 'COPY' || next.kind === 'ADD') {
+        prefetchCopy(next, state.scope, this.stepEnv());
+        return;
+      }
+      if (LAYER_KINDS.has(next.kind)) return;
+    }
+  }
+
   private stepEnv(): StepEnv {
     const o = this.opts;
     return {
@@ -517,6 +536,7 @@ export class Builder {
       secrets: o.secrets ?? new Map(),
       allowInsecure: o.allowInsecure === true,
       redact: this.redact,
+      prefetch: this.prefetch,
     };
   }
 

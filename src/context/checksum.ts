@@ -308,9 +308,10 @@ export const plainHasher: ContentHasher = {
 /**
  * A digest of exactly the entries a COPY/ADD selects (after .dockerignore and --exclude):
  * relative path, type, mode, owner where kept, size, content checksum, link target, hard links.
- * Never the mtime: a touch does not miss the cache. `listing`: what the walk saw, for the copy.
+ * Never the mtime: a touch does not miss the cache. `listing`: what the walk saw, for the copy;
+ * `stopped`: asked now and then, the walk gives up (throws) once it says so.
  */
-export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: ContentHasher, listing?: WalkListing): Promise<SourcesDigest> {
+export async function sourcesDigest(source: CopySource, patterns: readonly string[], sel: Selection, cache: ContentHasher, listing?: WalkListing, stopped?: () => boolean): Promise<SourcesDigest> {
   const d = new SourcesDescriber(source.keepOwner);
   // xattrs not remembered are read a few thousand entries at a time (one getfattr run each):
   // holding every entry of a cold 200,000-file walk until the end took 100 MB
@@ -342,7 +343,11 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
       if (!m.st.isDirectory()) continue;
       for (const e of walkSelected(sel, m.abs, m.real, '', listing)) {
         // signals are handled during a walk of 100,000s of files
-        if (++n % 1024 === 0) await yieldToEvents();
+        if (++n % 1024 === 0) {
+          await yieldToEvents();
+          // a walk made ahead (builder/prefetch.ts) that is no longer wanted
+          if (stopped?.()) throw new Error('walk stopped');
+        }
         await add(e.ctxRel, e.abs, e.st);
       }
     }

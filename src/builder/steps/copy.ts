@@ -1,9 +1,9 @@
 import { makeMatcher } from '../../context/ignore.js';
-import { WalkListing, cleanSource } from '../../context/select.js';
-import { plainHasher, sourcesDigest } from '../../context/checksum.js';
+import { type CopySource, WalkListing, cleanSource } from '../../context/select.js';
+import { type ContentHasher, type SourcesDigest, plainHasher, sourcesDigest } from '../../context/checksum.js';
 import type { CopyInstr } from '../../dockerfile/instructions.js';
 import type { Stage } from '../../dockerfile/plan.js';
-import { expandInstruction } from '../../dockerfile/scope.js';
+import { type Scope, expandInstruction } from '../../dockerfile/scope.js';
 import { executeCopy } from '../copy.js';
 import { DockerfileError } from '../../dockerfile/errors.js';
 import { type FetchedUrl, fetchUrl, isHttpUrl } from '../url-source.js';
@@ -12,7 +12,46 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { tempName } from '../../util/fsx.js';
 import { pauseForTests } from '../../util/testhooks.js';
+import { traced } from '../../util/trace.js';
 import { type PreparedStep, type StepEnv, type StepState, createdBy } from './step.js';
+
+/** What a walk of the context for a COPY selects: its patterns and excludes (prefetch.ts). */
+function walkPlan(patterns: readonly string[], exclude: readonly string[]): string {
+  return JSON.stringify([patterns, exclude]);
+}
+
+function walkContext(ctx: CopySource, patterns: readonly string[], exclude: readonly string[], hasher: ContentHasher, listing: WalkListing | undefined, stopped?: () => boolean): Promise<SourcesDigest> {
+  const sel = { ...(ctx.ignore ? { ignore: ctx.ignore } : {}), ...(exclude.length ? { exclude: makeMatcher([...exclude]) } : {}) };
+  return sourcesDigest(ctx, patterns, sel, hasher, listing, stopped);
+}
+
+/**
+ * Start the context walk of a COPY/ADD that copies from the build context (no --from, URL, git
+ * source), with the variables as they are now: while the step before it runs. Its prepare takes
+ * the walk if it selects the same files then.
+ */
+export function prefetchCopy(instr: CopyInstr, scope: Scope, env: StepEnv): void {
+  const prefetch = env.prefetch;
+  if (!prefetch || instr.from !== undefined) return;
+  let patterns: string[];
+  let exclude: readonly string[];
+  try {
+    const x = expandInstruction(instr, scope);
+    if (x.kind === 'ADD' && x.sources.some((s) => isHttpUrl(s) || parseGitSource(s) !== undefined)) return;
+    patterns = x.sources.filter((s) => !s.startsWith('<<')).map((s) => cleanSource(s, env.file, x.line));
+    exclude = x.exclude;
+  } catch {
+    return; // its own prepare says what is wrong
+  }
+  if (patterns.length === 0) return;
+  prefetch.start(instr, walkPlan(patterns, exclude), (stopped) =>
+    traced('walk ahead', async () => {
+      const listing = new WalkListing();
+      const digest = await walkContext(await env.context(), patterns, exclude, env.statCache, listing, stopped);
+      return { digest, listing };
+    }),
+  );
+}
 
 /**
  * COPY and ADD. Keyed on the instruction after expansion and on the content of exactly what it
@@ -61,9 +100,13 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
     // the stat cache is the main context's: another directory is hashed in full
     digest = await sourcesDigest(dirSource, patterns, x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}, hasher, listing);
   } else {
-    const ctx = await env.context();
-    const sel = { ...(ctx.ignore ? { ignore: ctx.ignore } : {}), ...(x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}) };
-    digest = await sourcesDigest(ctx, patterns, sel, hasher, listing);
+    // walked ahead while the step before ran, if it selects what this one does now
+    const ahead = !git && urls.size === 0 ? env.prefetch?.take(instr, walkPlan(patterns, x.exclude)) : undefined;
+    const walked = ahead ? await ahead : undefined;
+    if (walked) {
+      digest = walked.digest;
+      listing = walked.listing;
+    } else digest = await walkContext(await env.context(), patterns, x.exclude, hasher, listing);
   }
   return {
     inputs: { parent: state.parent, epoch: state.epoch, op, args: {}, sources: digest.digest },

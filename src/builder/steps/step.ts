@@ -14,6 +14,7 @@ import type { Store } from '../../store/store.js';
 import type { SecretSource } from '../mounts.js';
 import type { LayerSource, LayerSources } from '../sources.js';
 import type { PreviousLayer, ReusedFiles } from '../reuse.js';
+import type { SourcesPrefetch } from '../prefetch.js';
 
 /*
  * A layer step is keyed and executed by its kind's module (run, copy, workdir): `prepare`
@@ -43,6 +44,8 @@ export interface StepEnv {
   allowInsecure: boolean;
   /** hides --secret values in what a RUN prints */
   redact(text: string): string;
+  /** COPY walks of the context made ahead, while the step before ran */
+  prefetch?: SourcesPrefetch;
 }
 
 /** The state a step runs in: the stage's config so far and its variable scope. */

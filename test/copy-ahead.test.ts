@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { importBusybox } from './helpers/busybox.js';
+import { lbuildOk, removeDir, tempDir } from './helpers/cli.js';
+import { writeContext } from './helpers/context.js';
+
+/*
+ * The COPY after a RUN is keyed while the RUN runs (issue 17.1: its walk and hashing of the
+ * context done ahead). Whatever happens in between (variables that change what it selects, a
+ * file edited while the RUN runs), the image must be the one a --no-cache build in a store of
+ * its own makes, with the same SOURCE_DATE_EPOCH, and a cache hit must never stand for other files.
+ */
+
+const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
+let dir: string;
+
+before(async () => {
+  dir = tempDir();
+});
+after(async () => {
+  await removeDir(dir);
+});
+
+async function store(name: string): Promise<string> {
+  const root = path.join(dir, name);
+  await importBusybox(root, 'busybox:latest', { SOURCE_DATE_EPOCH: '0' });
+  return root;
+}
+
+async function build(root: string, ctx: string, extra: string[] = []): Promise<{ id: string; log: string }> {
+  const r = await lbuildOk(root, ['build', '--progress', 'plain', ...extra, ctx], { env: { ...EPOCH, LBUILD_TRACE: '1' } });
+  return { id: r.stdout.trim(), log: r.stderr };
+}
+
+async function coldImage(name: string, ctx: string): Promise<string> {
+  return (await build(await store(name), ctx, ['--no-cache'])).id;
+}
+
+const show = async (root: string, id: string, file: string): Promise<string> => (await lbuildOk(root, ['run', '--rm', id, 'cat', file])).stdout;
+
+/** The index of the first progress line holding `text`, -1 if none. */
+const lineOf = (log: string, text: string): number => log.split('\n').findIndex((l) => l.includes(text));
+
+test('the COPY after a RUN walks the context while the RUN runs; the image is a cold build\'s', async () => {
+  const root = await store('ahead');
+  const ctx = path.join(dir, 'ahead-ctx');
+  const files: Record<string, string> = { Dockerfile: 'FROM busybox\nRUN sleep 1 && echo ran > /ran\nCOPY . /app/\n' };
+  for (let f = 0; f < 50; f++) files[`src/f${f}.txt`] = `file ${f}\n`;
+  await writeContext(ctx, files);
+  const first = await build(root, ctx);
+  // walked once, before the COPY step started, and that walk was the one its key took
+  assert.equal(first.log.split('\n').filter((l) => l.startsWith('trace: walk ahead')).length, 1, first.log);
+  assert.ok(lineOf(first.log, 'trace: walk ahead') < lineOf(first.log, 'COPY . /app/'), first.log);
+  assert.match(first.log, /context: 51 file\(s\) checksummed/);
+  assert.equal(first.id, await coldImage('ahead-cold', ctx));
+  assert.equal(await show(root, first.id, '/app/src/f7.txt'), 'file 7');
+  // a rebuild: the RUN hits, the walk ahead serves the COPY's key, which hits too
+  const again = await build(root, ctx);
+  assert.equal(again.id, first.id);
+  assert.match(again.log, /cache: 2\/2 steps hit/);
+});
+
+test('a variable set between the RUN and the COPY changes what it selects: the walk made ahead is not taken', async () => {
+  const root = await store('vars');
+  const ctx = path.join(dir, 'vars-ctx');
+  await writeContext(ctx, { Dockerfile: 'FROM busybox\nENV SRC=a.txt\nRUN true\nENV SRC=b.txt\nCOPY $SRC /x\n', 'a.txt': 'the first\n', 'b.txt': 'the second\n' });
+  const r = await build(root, ctx);
+  assert.match(r.log, /trace: walk ahead/, 'a walk was made ahead for a.txt');
+  assert.equal(await show(root, r.id, '/x'), 'the second');
+  // keyed on b.txt from the start: what it copied is what it was keyed on
+  assert.doesNotMatch(r.log, /the build context changed while this step read it/);
+  assert.equal(r.id, await coldImage('vars-cold', ctx));
+});
+
+test('a file edited while the RUN runs, after the walk ahead: the COPY copies and is cached under what it read', async () => {
+  const root = await store('edit');
+  const ctx = path.join(dir, 'edit-ctx');
+  await writeContext(ctx, { Dockerfile: 'FROM busybox\nRUN sleep 3\nCOPY data.txt /data.txt\n', 'data.txt': 'before\n' });
+  const building = build(root, ctx);
+  // the walk ahead is made as the RUN starts; the edit lands while it sleeps
+  await new Promise((r) => setTimeout(r, 2000));
+  await fsp.writeFile(path.join(ctx, 'data.txt'), 'after the edit');
+  const r = await building;
+  assert.ok(lineOf(r.log, 'trace: walk ahead') >= 0, r.log);
+  assert.equal(await show(root, r.id, '/data.txt'), 'after the edit');
+  assert.match(r.log, /the build context changed while this step read it/);
+  // the record is under what was read: the same files now hit, and give a cold build's image
+  const again = await build(root, ctx);
+  assert.match(again.log, /cache: 2\/2 steps hit/);
+  assert.equal(again.id, r.id);
+  assert.equal(r.id, await coldImage('edit-cold', ctx));
+});
