@@ -6,6 +6,7 @@ import {
   existsSync,
   fchmodSync,
   fchownSync,
+  fstatSync,
   futimesSync,
   lchownSync,
   linkSync,
@@ -229,12 +230,19 @@ function copyFile(src: string, dst: string, st: Stats, w: Writer, key: string): 
   }
   const buf = copyBuffer as Buffer;
   w.consumed.add(key, st, hex64(w.hash.h64Raw(buf.subarray(0, n))), undefined, n);
-  const out = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const { uid, gid } = ownerOf(st, w);
+  const mode = w.chmod ? w.chmod(st.mode, false) : st.mode & 0o7777;
+  // created with its mode (the creating open writes through its descriptor whatever the mode):
+  // through an overlay each call on a file costs, and a new file often has its owner and mode
+  // already (ours, umask and set-group-ID directories permitting); only what differs is set
+  const out = openSync(dst, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
     for (let done = 0; done < n; ) done += writeSync(out, buf, done, n - done);
-    const { uid, gid } = ownerOf(st, w);
-    fchownSync(out, uid, gid);
-    fchmodSync(out, w.chmod ? w.chmod(st.mode, false) : st.mode & 0o7777); // after the chown, which clears set-id bits
+    const made = fstatSync(out);
+    if (made.uid !== uid || made.gid !== gid || (made.mode & 0o7777) !== mode) {
+      fchownSync(out, uid, gid);
+      fchmodSync(out, mode); // after the chown, which clears set-id bits
+    }
     futimesSync(out, st.atime, st.mtime);
   } finally {
     closeSync(out);
