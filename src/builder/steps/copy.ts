@@ -108,8 +108,10 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
       listing = walked.listing;
     } else digest = await walkContext(await env.context(), patterns, x.exclude, hasher, listing);
   }
+  // the step keeps the digest only: the file list (100,000s of entries) goes once the miss is explained
+  const keyed = digest.digest;
   return {
-    inputs: { parent: state.parent, epoch: state.epoch, op, args: {}, sources: digest.digest },
+    inputs: { parent: state.parent, epoch: state.epoch, op, args: {}, sources: keyed },
     ...(digest.files ? { files: digest.files } : {}),
     ...(layers ? { from: layers.what } : dirSource ? { from: dirSource.what } : {}),
     createdBy: createdBy(instr, cfg.Shell, state.scope),
@@ -135,7 +137,7 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
         const read = await executeCopy(x, opened.source, { dest: snap.merged, workdir, urls: fetched, hasher, ...(listing ? { listing } : {}), ...reuse }, env.file);
         const reused = read.reused ? { reused: read.reused } : {};
         // layers cannot change; the context can, between keying and copying
-        return !layers && read.digest !== digest.digest ? { consumed: { sources: read.digest }, ...reused } : reused;
+        return !layers && read.digest !== keyed ? { consumed: { sources: read.digest }, ...reused } : reused;
       } finally {
         listing = undefined;
         await opened.release();
