@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
-import { importBusybox } from './helpers/busybox.js';
-import { lbuildOk, removeDir, tempDir } from './helpers/cli.js';
+import { test } from 'node:test';
+import { EPOCH, differentialStores } from './helpers/differential.js';
+import { execa } from 'execa';
+import { BIN, lbuildOk } from './helpers/cli.js';
 import { writeContext } from './helpers/context.js';
 
 /*
@@ -13,30 +14,7 @@ import { writeContext } from './helpers/context.js';
  * its own makes, with the same SOURCE_DATE_EPOCH, and a cache hit must never stand for other files.
  */
 
-const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
-let dir: string;
-
-before(async () => {
-  dir = tempDir();
-});
-after(async () => {
-  await removeDir(dir);
-});
-
-async function store(name: string): Promise<string> {
-  const root = path.join(dir, name);
-  await importBusybox(root, 'busybox:latest', { SOURCE_DATE_EPOCH: '0' });
-  return root;
-}
-
-async function build(root: string, ctx: string, extra: string[] = []): Promise<{ id: string; log: string }> {
-  const r = await lbuildOk(root, ['build', '--progress', 'plain', ...extra, ctx], { env: { ...EPOCH, LBUILD_TRACE: '1' } });
-  return { id: r.stdout.trim(), log: r.stderr };
-}
-
-async function coldImage(name: string, ctx: string): Promise<string> {
-  return (await build(await store(name), ctx, ['--no-cache'])).id;
-}
+const { store, build, coldImage, dir } = differentialStores({ LBUILD_TRACE: '1' });
 
 const show = async (root: string, id: string, file: string): Promise<string> => (await lbuildOk(root, ['run', '--rm', id, 'cat', file])).stdout;
 
@@ -45,7 +23,7 @@ const lineOf = (log: string, text: string): number => log.split('\n').findIndex(
 
 test('the COPY after a RUN walks the context while the RUN runs; the image is a cold build\'s', async () => {
   const root = await store('ahead');
-  const ctx = path.join(dir, 'ahead-ctx');
+  const ctx = path.join(dir(), 'ahead-ctx');
   const files: Record<string, string> = { Dockerfile: 'FROM busybox\nRUN sleep 1 && echo ran > /ran\nCOPY . /app/\n' };
   for (let f = 0; f < 50; f++) files[`src/f${f}.txt`] = `file ${f}\n`;
   await writeContext(ctx, files);
@@ -64,7 +42,7 @@ test('the COPY after a RUN walks the context while the RUN runs; the image is a 
 
 test('a variable set between the RUN and the COPY changes what it selects: the walk made ahead is not taken', async () => {
   const root = await store('vars');
-  const ctx = path.join(dir, 'vars-ctx');
+  const ctx = path.join(dir(), 'vars-ctx');
   await writeContext(ctx, { Dockerfile: 'FROM busybox\nENV SRC=a.txt\nRUN true\nENV SRC=b.txt\nCOPY $SRC /x\n', 'a.txt': 'the first\n', 'b.txt': 'the second\n' });
   const r = await build(root, ctx);
   assert.match(r.log, /trace: walk ahead/, 'a walk was made ahead for a.txt');
@@ -76,14 +54,22 @@ test('a variable set between the RUN and the COPY changes what it selects: the w
 
 test('a file edited while the RUN runs, after the walk ahead: the COPY copies and is cached under what it read', async () => {
   const root = await store('edit');
-  const ctx = path.join(dir, 'edit-ctx');
+  const ctx = path.join(dir(), 'edit-ctx');
   await writeContext(ctx, { Dockerfile: 'FROM busybox\nRUN sleep 3\nCOPY data.txt /data.txt\n', 'data.txt': 'before\n' });
-  const building = build(root, ctx);
-  // the walk ahead is made as the RUN starts; the edit lands while it sleeps
-  await new Promise((r) => setTimeout(r, 2000));
-  await fsp.writeFile(path.join(ctx, 'data.txt'), 'after the edit');
-  const r = await building;
-  assert.ok(lineOf(r.log, 'trace: walk ahead') >= 0, r.log);
+  const child = execa(process.execPath, [BIN, '--root', root, 'build', '--progress', 'plain', ctx], { env: { ...EPOCH, LBUILD_TRACE: '1' }, reject: false, stdin: 'ignore' });
+  // the walk ahead is done as the RUN starts; the edit lands after it, while the RUN sleeps
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      seen += c.toString();
+      if (seen.includes('trace: walk ahead')) resolve();
+    });
+    void child.then(() => reject(new Error(`the build ended before its walk ahead:\n${seen}`)));
+  });
+  await fsp.writeFile(path.join(ctx, 'data.txt'), 'after the edit\n');
+  const done = await child;
+  assert.equal(done.exitCode, 0, String(done.stderr));
+  const r = { id: String(done.stdout).trim(), log: String(done.stderr) };
   assert.equal(await show(root, r.id, '/data.txt'), 'after the edit');
   assert.match(r.log, /the build context changed while this step read it/);
   // the record is under what was read: the same files now hit, and give a cold build's image

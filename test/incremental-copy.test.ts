@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
-import { importBusybox } from './helpers/busybox.js';
-import { lbuildOk, removeDir, run, tempDir } from './helpers/cli.js';
+import { test } from 'node:test';
+import { differentialStores } from './helpers/differential.js';
+import { lbuildOk, run } from './helpers/cli.js';
 import { writeContext } from './helpers/context.js';
 
 /*
@@ -14,31 +14,7 @@ import { writeContext } from './helpers/context.js';
  * hold what it held (the files are shared between the two snapshots).
  */
 
-const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
-let dir: string;
-
-before(async () => {
-  dir = tempDir();
-});
-after(async () => {
-  await removeDir(dir);
-});
-
-async function store(name: string): Promise<string> {
-  const root = path.join(dir, name);
-  await importBusybox(root, 'busybox:latest', { SOURCE_DATE_EPOCH: '0' });
-  return root;
-}
-
-async function build(root: string, ctx: string, extra: string[] = []): Promise<{ id: string; log: string }> {
-  const r = await lbuildOk(root, ['build', '--progress', 'plain', ...extra, ctx], { env: EPOCH });
-  return { id: r.stdout.trim(), log: r.stderr };
-}
-
-/** The image a cold build of the context makes, in a fresh store. */
-async function coldImage(name: string, ctx: string): Promise<string> {
-  return (await build(await store(name), ctx, ['--no-cache'])).id;
-}
+const { store, build, coldImage, dir } = differentialStores();
 
 function reusedCount(log: string): number | undefined {
   const m = /(\d+) unchanged file\(s\) taken from the previous build/.exec(log);
@@ -47,7 +23,7 @@ function reusedCount(log: string): number | undefined {
 
 test('an edit copies only what changed: the image is a cold build\'s, the previous image keeps its files', async () => {
   const root = await store('edit');
-  const ctx = path.join(dir, 'edit-ctx');
+  const ctx = path.join(dir(), 'edit-ctx');
   const files: Record<string, string> = { Dockerfile: 'FROM busybox\nRUN mkdir -p /app && echo lower > /app/keep.txt\nCOPY . /app/\nCOPY --chmod=0640 --chown=7:8 data/ /data/\nCOPY keep.txt /etc/keep.txt\n', 'keep.txt': 'from the context\n' };
   for (let d = 0; d < 10; d++) for (let f = 0; f < 20; f++) files[`src/d${d}/f${f}.txt`] = `file ${d}/${f}\n`;
   for (let f = 0; f < 5; f++) files[`data/x${f}`] = `data ${f}\n`;
@@ -85,7 +61,7 @@ test('an edit copies only what changed: the image is a cold build\'s, the previo
 
 test('what the incremental copy cannot vouch for is copied in full, and still gives a cold build\'s image', async () => {
   const root = await store('conflict');
-  const ctx = path.join(dir, 'conflict-ctx');
+  const ctx = path.join(dir(), 'conflict-ctx');
   // a/ and b/ both hold x.txt, the same file: b's lands; once b's is edited, a's still matches
   // the previous layer's, but must not stand in the layer
   await writeContext(ctx, { Dockerfile: 'FROM busybox\nCOPY a b /out/\n', 'a/x.txt': 'same\n', 'a/y.txt': 'y\n', 'a/z.txt': 'z\n', 'b/x.txt': 'same\n' });
@@ -112,7 +88,7 @@ test('what the incremental copy cannot vouch for is copied in full, and still gi
 
 test('a previous layer whose file index does not match its tar is not trusted', async () => {
   const root = await store('index');
-  const ctx = path.join(dir, 'index-ctx');
+  const ctx = path.join(dir(), 'index-ctx');
   await writeContext(ctx, { Dockerfile: 'FROM busybox\nCOPY . /c/\n', 'one.txt': '1\n', 'two.txt': '2\n', 'three.txt': '3\n' });
   await build(root, ctx);
   // the offsets of two entries swapped: every other field still matches
