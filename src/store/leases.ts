@@ -13,6 +13,7 @@ export class Lease {
   private readonly file: string;
   private readonly layers = new Set<string>();
   private readonly started = Date.now();
+  private dirMade = false;
 
   constructor(root: string) {
     this.file = path.join(layout.leases(root), `${tempName('lease')}.json`);
@@ -22,8 +23,6 @@ export class Lease {
   async start(): Promise<void> {
     await this.write();
   }
-
-  private dirMade = false;
 
   private async write(): Promise<void> {
     if (!this.dirMade) await fsp.mkdir(path.dirname(this.file), { recursive: true });
