@@ -98,7 +98,7 @@ export async function prepareCopy(instr: CopyInstr, state: StepState, stage: Sta
   if (layers) digest = await env.layerSources.digest(layers, patterns, x.exclude);
   else if (dirSource) {
     // the stat cache is the main context's: another directory is hashed in full
-    digest = await sourcesDigest(dirSource, patterns, x.exclude.length ? { exclude: makeMatcher(x.exclude) } : {}, hasher, listing);
+    digest = await walkContext(dirSource, patterns, x.exclude, hasher, listing);
   } else {
     // walked ahead while the step before ran, if it selects what this one does now
     const ahead = !git && urls.size === 0 ? env.prefetch?.take(instr, walkPlan(patterns, x.exclude)) : undefined;
