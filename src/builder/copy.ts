@@ -230,8 +230,7 @@ function copyFile(src: string, dst: string, st: Stats, w: Writer, key: string): 
   }
   const buf = copyBuffer as Buffer;
   w.consumed.add(key, st, hex64(w.hash.h64Raw(buf.subarray(0, n))), undefined, n);
-  const { uid, gid } = ownerOf(st, w);
-  const mode = w.chmod ? w.chmod(st.mode, false) : st.mode & 0o7777;
+  const { uid, gid, mode } = wanted(st, w);
   // created with its mode (the creating open writes through its descriptor whatever the mode):
   // through an overlay each call on a file costs, and a new file often has its owner and mode
   // already (ours, umask and set-group-ID directories permitting); only what differs is set
