@@ -63,6 +63,8 @@ export interface RunSpec {
   extraMounts?: Mount[];
   /** called with each line the command prints (stdout and stderr) */
   onLine?: (line: string) => void;
+  /** called once runc has been started (work that may now overlap the container's) */
+  onStarted?: () => void;
   /** give the container the caller's stdout/stderr (lbuild run) instead of piping its output */
   inheritStdio?: boolean;
   /** with inheritStdio: the caller's stdin too (run -i) */
@@ -200,6 +202,7 @@ async function runInBundle(spec: RunSpec, stateRoot: string, id: string, bundle:
     throw e;
   }
   running.set(id, { stateRoot, child });
+  spec.onStarted?.();
   try {
     if (!spec.inheritStdio && child.all) {
       let partial = '';
