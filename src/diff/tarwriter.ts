@@ -7,7 +7,6 @@ import { hex64 } from '../context/checksum.js';
 import type { FileIndexWriter, FileLookup } from './file-index.js';
 import { MAX_RUN, RangeCopier } from './range-copier.js';
 import { childPath } from '../util/paths.js';
-import { BLOCK, ustarBlock } from './tar-header.js';
 
 export interface PackOptions {
   /** Convert overlay upper-dir markers: char device 0/0 → `.wh.<name>`, opaque dirs → `.wh..wh..opq`. */
@@ -56,7 +55,7 @@ export function isWhiteoutDevice(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-const ZEROS = Buffer.alloc(BLOCK);
+const BLOCK = 512;
 /** Pieces smaller than this are pushed together (packTree). */
 const COALESCE = 64 << 10;
 /** Bytes of taken-over entries pushed before the walk waits for the reader. */
@@ -150,37 +149,19 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
    * and waiting at every push left the walk idle while the reader's writes ran.
    */
   let ahead = 0;
-  const send = async (...bufs: Buffer[]): Promise<void> => {
-    let ok = true;
-    for (const b of bufs) {
-      ahead += b.length;
-      ok = pack.push(b);
-    }
-    if (ok || ahead < AHEAD) return;
+  const flush = async (): Promise<void> => {
+    const b = ranges?.take();
+    if (!b) return;
+    ahead += b.length;
+    if (pack.push(b) || ahead < AHEAD) return;
     ahead = 0;
     await new Promise<void>((resolve) => {
       (pack as unknown as { _drain: () => void })._drain = resolve;
     });
   };
-  const flush = async (): Promise<void> => {
-    const b = ranges?.take();
-    if (b) await send(b);
-  };
 
-  /*
-   * An entry without PAX records is written here, header block, body and padding (the header as
-   * tar-stream writes it, tar-header.ts): tar-stream's own entry costs a stream and two callbacks,
-   * a third of the packing time of a tree of small files. A file entry always has a body.
-   */
-  const put = async (header: tar.Header, body?: Buffer): Promise<void> => {
+  const put = async (header: tar.Header | (Partial<tar.Header> & { name: string }), body?: Buffer): Promise<void> => {
     await flush();
-    const fileLike = header.type === 'file' || header.type === 'contiguous-file';
-    if (fileLike && body) header.size = body.length;
-    const block = fileLike && !body ? undefined : ustarBlock(header);
-    if (block) {
-      const pad = body && body.length % BLOCK ? ZEROS.subarray(0, BLOCK - (body.length % BLOCK)) : undefined;
-      return body?.length ? (pad ? send(block, body, pad) : send(block, body)) : send(block);
-    }
     return new Promise((resolve, reject) => {
       const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (body) pack.entry(header, body, cb);
@@ -206,7 +187,7 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
     // tar-stream takes no body for a meta entry: the block goes straight into the stream, in
     // order, since the previous entry is complete (add awaits each one)
     const pad = (BLOCK - (paxBody.length % BLOCK)) % BLOCK;
-    await send(Buffer.concat([ustarHeader('PaxHeader', paxBody.length, 'x', header.mtime ?? new Date(0)), paxBody, Buffer.alloc(pad)]));
+    pack.push(Buffer.concat([ustarHeader('PaxHeader', paxBody.length, 'x', header.mtime ?? new Date(0)), paxBody, Buffer.alloc(pad)]));
     return { ...header, name: header.type === 'directory' ? 'PaxHeader/' : 'PaxHeader', linkname: header.linkname ? 'PaxHeader' : '', pax: null };
   };
   const add = async (header: tar.Header, body?: Buffer, rel?: string): Promise<void> => put(await withXattrs(header, rel), body);
