@@ -8,7 +8,7 @@ import { StatCache } from '../context/checksum.js';
 import { type IgnoreMatcher, loadIgnore } from '../context/ignore.js';
 import type { CopySource } from '../context/select.js';
 import { DockerfileError } from '../dockerfile/errors.js';
-import type { Instruction } from '../dockerfile/instructions.js';
+import type { Instruction, RunInstr } from '../dockerfile/instructions.js';
 import { parseDockerfile } from '../dockerfile/parse.js';
 import { type BuildPlan, type Stage, planBuild, resolveFromRef, stageLabel, unusedBuildArgs } from '../dockerfile/plan.js';
 import { type Platform, configPlatform, formatPlatform, hostPlatform, parsePlatform, platformServes, samePlatform } from '../oci/platform.js';
@@ -440,7 +440,7 @@ export class Builder {
       try {
         beforeLayerStep(state, instr, this.plan.file);
         const prepared = await traced('key', () => this.prepare(instr, state, stage));
-        if (instr.kind === 'RUN') this.walkAhead(ev.instructions.slice(at + 1), state);
+        if (instr.kind === 'RUN') this.walkAhead(instr, ev.instructions.slice(at + 1), state);
         const r = await this.solver.solve(prepared, {
           layers: state.layers,
           bypass,
@@ -507,10 +507,10 @@ export class Builder {
    * main thread mostly waits on the runtime then. One step ahead only: two walks at once would
    * hold two listings of a large context.
    */
-  private walkAhead(rest: readonly Instruction[], state: StageState): void {
+  private walkAhead(run: RunInstr, rest: readonly Instruction[], state: StageState): void {
     for (const next of rest) {
       if (next.kind === 'COPY' || next.kind === 'ADD') {
-        prefetchCopy(next, state.scope, this.stepEnv());
+        prefetchCopy(run, next, state.scope, this.stepEnv());
         return;
       }
       if (LAYER_KINDS.has(next.kind)) return;

@@ -1,6 +1,6 @@
 import type { SourcesDigest } from '../context/checksum.js';
 import type { WalkListing } from '../context/select.js';
-import type { CopyInstr } from '../dockerfile/instructions.js';
+import type { CopyInstr, RunInstr } from '../dockerfile/instructions.js';
 
 /** What a COPY's walk of the context gave: its sources digest, and the listing its copy goes along. */
 export interface WalkedSources {
@@ -9,6 +9,8 @@ export interface WalkedSources {
 }
 
 interface Pending {
+  /** the RUN whose container starts the walk */
+  after: RunInstr;
   plan: string;
   dropped: boolean;
   launch: () => Promise<WalkedSources | undefined>;
@@ -31,18 +33,18 @@ export class SourcesPrefetch {
   private stopped = false;
 
   /**
-   * Walk for `instr` (selecting `plan`) once `open` is called; `walk` gets a function that says
-   * when to give up.
+   * Walk for `instr` (selecting `plan`) once `open(after)` is called; `walk` gets a function that
+   * says when to give up.
    */
-  start(instr: CopyInstr, plan: string, walk: (stopped: () => boolean) => Promise<WalkedSources>): void {
+  start(after: RunInstr, instr: CopyInstr, plan: string, walk: (stopped: () => boolean) => Promise<WalkedSources>): void {
     if (this.stopped || this.pending.has(instr)) return;
-    const entry: Pending = { plan, dropped: false, launch: () => walk(() => this.stopped || entry.dropped).catch(() => undefined) };
+    const entry: Pending = { after, plan, dropped: false, launch: () => walk(() => this.stopped || entry.dropped).catch(() => undefined) };
     this.pending.set(instr, entry);
   }
 
-  /** The step before has started its work: the walks registered for the steps after it begin. */
-  open(): void {
-    for (const p of this.pending.values()) p.result ??= p.launch();
+  /** `run`'s container has started: the walk registered for the step after it begins (another stage's waits for its own RUN). */
+  open(run: RunInstr): void {
+    for (const p of this.pending.values()) if (p.after === run) p.result ??= p.launch();
   }
 
   /**

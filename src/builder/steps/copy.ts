@@ -1,7 +1,7 @@
 import { makeMatcher } from '../../context/ignore.js';
 import { type CopySource, WalkListing, cleanSource } from '../../context/select.js';
 import { type ContentHasher, type SourcesDigest, plainHasher, sourcesDigest } from '../../context/checksum.js';
-import type { CopyInstr } from '../../dockerfile/instructions.js';
+import type { CopyInstr, RunInstr } from '../../dockerfile/instructions.js';
 import type { Stage } from '../../dockerfile/plan.js';
 import { type Scope, expandInstruction } from '../../dockerfile/scope.js';
 import { executeCopy } from '../copy.js';
@@ -27,10 +27,10 @@ function walkContext(ctx: CopySource, patterns: readonly string[], exclude: read
 
 /**
  * Start the context walk of a COPY/ADD that copies from the build context (no --from, URL, git
- * source), with the variables as they are now: while the step before it runs. Its prepare takes
- * the walk if it selects the same files then.
+ * source), with the variables as they are now: once the container of `after`, the RUN before it,
+ * has started. Its prepare takes the walk if it selects the same files then.
  */
-export function prefetchCopy(instr: CopyInstr, scope: Scope, env: StepEnv): void {
+export function prefetchCopy(after: RunInstr, instr: CopyInstr, scope: Scope, env: StepEnv): void {
   const prefetch = env.prefetch;
   if (!prefetch || instr.from !== undefined) return;
   let patterns: string[];
@@ -44,7 +44,7 @@ export function prefetchCopy(instr: CopyInstr, scope: Scope, env: StepEnv): void
     return; // its own prepare says what is wrong
   }
   if (patterns.length === 0) return;
-  prefetch.start(instr, walkPlan(patterns, exclude), (stopped) =>
+  prefetch.start(after, instr, walkPlan(patterns, exclude), (stopped) =>
     traced('walk ahead', async () => {
       const listing = new WalkListing();
       const digest = await walkContext(await env.context(), patterns, exclude, env.statCache, listing, stopped);

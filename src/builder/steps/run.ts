@@ -123,7 +123,7 @@ async function runInSandbox(instr: RunInstr, state: StepState, stage: Stage, roo
       extraHosts: env.extraHosts,
       insecure,
       onLine: (l) => log(env.redact(l)),
-      onStarted: () => env.prefetch?.open(),
+      onStarted: () => env.prefetch?.open(instr),
       extraMounts: extra.mounts,
     },
     layout.runc(env.store.root),
