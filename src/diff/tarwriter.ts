@@ -127,19 +127,14 @@ export function packTree(root: string, opts: PackOptions = {}): tar.Pack {
       return rawPush(null);
     }
     written += b.length;
-    if (b.length < COALESCE) {
-      if (heldBytes + b.length > COALESCE) {
-        const ok = release();
-        held.push(b);
-        heldBytes = b.length;
-        return ok;
-      }
-      held.push(b);
-      heldBytes += b.length;
-      return true;
+    if (b.length >= COALESCE) {
+      const ok = release();
+      return rawPush(b) && ok;
     }
-    const ok = release();
-    return rawPush(b) && ok;
+    const ok = heldBytes + b.length > COALESCE ? release() : true;
+    held.push(b);
+    heldBytes += b.length;
+    return ok;
   };
   const ranges = opts.reuse ? new RangeCopier(opts.reuse.blob) : undefined;
   /*
