@@ -115,11 +115,11 @@ now() { date +%s.%N; }
 # ---------- runs: every tool once per run, in alternation ----------
 raw=$work/raw.tsv
 printf 'context\tphase\trun\ttool\tseconds\tstatus\tlbuild_rss_kb\n' > "$raw"
-settle() {  # until no tool is still deleting (some collect garbage in the background), then 65 s
+settle() {  # until no tool is still deleting (some collect garbage in the background), then 370 s
   local a b
   sync; a=$(df --output=iused "$work" | tail -n1)
   while sleep 5; b=$(df --output=iused "$work" | tail -n1); [ "$a" != "$b" ]; do a=$b; done
-  sync; sleep "${WIPE_SETTLE:-65}"
+  sync; sleep "${WIPE_SETTLE:-370}"
 }
 measure() {  # measure CTX PHASE RUN TOOL
   local ctx=$1 phase=$2 i=$3 t=$4 s e st=ok rss=-
@@ -143,15 +143,22 @@ for ctx in "${contexts[@]}"; do
     for i in $(seq 1 "$n"); do
       if [ "$phase" = cold ]; then
         # wipe every tool, then wait out ext4's inode-reuse delay: a filesystem without a journal
-        # (as here) skips inodes freed in the last 60 s, and creating 50,000 files right after
-        # deleting 50,000 spends most of its time in that scan (perf: recently_deleted, 50% of
-        # the build), penalising whichever tool runs first after a wipe
+        # (as here) skips inodes freed in the last 60 s, or 360 s if their inode-table block is
+        # dirty — and the next build's first new inodes in that block dirty it again, so a sync
+        # and 65 s were not enough (bench/RESULTS.md, session 11: a cold COPY of 5,000 files
+        # took 2.7-4.3 s instead of 0.4 s). Creating files then spends most of its time in that
+        # scan (perf: recently_deleted), penalising whichever tool runs first after a wipe.
         for t in "${tools[@]}"; do wipe "$t" "$ctx"; done
         settle
       fi
-      # the order rotates, so that no tool always runs first (or right after another's writes)
-      for k in $(seq 0 $((${#tools[@]} - 1))); do
-        t=${tools[$(((i + k) % ${#tools[@]}))]}
+      # lbuild and BuildKit alternate first; buildah runs last, since its build deletes its
+      # build container (thousands of inodes) at the end, which would tax the next tool's build
+      order=()
+      for t in "${tools[@]}"; do [ "$t" = buildah ] || order+=("$t"); done
+      rot=()
+      for k in $(seq 0 $((${#order[@]} - 1))); do rot+=("${order[$(((i + k) % ${#order[@]}))]}"); done
+      for t in "${tools[@]}"; do [ "$t" = buildah ] && rot+=(buildah); done
+      for t in "${rot[@]}"; do
         measure "$ctx" "$phase" "$i" "$t"
       done
     done
