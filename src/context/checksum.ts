@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, readlinkSync, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import * as path from 'node:path';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { sha256 } from '../oci/digest.js';
@@ -20,6 +21,8 @@ const STAT_END = Buffer.from('\nend\n');
 /** per file: dev, ino, size, mtimeMs, ctimeMs (float64), the xxh64 and the xattr tag (uint64, 0: none) */
 const FIELDS = 5;
 const RECORD = FIELDS * 8 + 16;
+/** the saved format is little-endian; typed arrays are in the host's order */
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /**
  * File content checksums (xxh64) remembered by (device, inode, size, mtime, ctime), persisted per
@@ -56,15 +59,51 @@ export class StatCache {
     const data = await readFile(file).catch(() => Buffer.alloc(0));
     const body = data.length - STAT_MAGIC.length - STAT_END.length;
     if (body >= 0 && body % RECORD === 0 && data.subarray(0, STAT_MAGIC.length).equals(STAT_MAGIC) && data.subarray(data.length - STAT_END.length).equals(STAT_END)) {
-      for (let off = STAT_MAGIC.length; off < STAT_MAGIC.length + body; off += RECORD) {
-        const slot = c.slot(data.readDoubleLE(off + 8));
-        for (let f = 0; f < FIELDS; f++) c.stats[slot * FIELDS + f] = data.readDoubleLE(off + f * 8);
-        c.hashes[slot] = data.readBigUInt64LE(off + FIELDS * 8);
-        c.xtags[slot] = data.readBigUInt64LE(off + FIELDS * 8 + 8);
-        c.xknown[slot] = 1;
-      }
+      c.load(data.subarray(STAT_MAGIC.length, STAT_MAGIC.length + body));
     }
     return c;
+  }
+
+  /** Take in the records of a saved file (little-endian). */
+  private load(records: Buffer): void {
+    const n = records.length / RECORD;
+    this.reserve(n);
+    if (!LITTLE_ENDIAN) {
+      for (let off = 0; off < records.length; off += RECORD) {
+        const fields = Array.from({ length: FIELDS }, (_, f) => records.readDoubleLE(off + f * 8));
+        this.put(fields, 0, records.readBigUInt64LE(off + FIELDS * 8), records.readBigUInt64LE(off + FIELDS * 8 + 8));
+      }
+      return;
+    }
+    // read through typed arrays over an aligned copy: the Buffer read* calls, one per field,
+    // were most of a warm build's 15 ms here (5,000 files)
+    const aligned = new Uint8Array(records.length);
+    aligned.set(records);
+    const f64 = new Float64Array(aligned.buffer);
+    const u64 = new BigUint64Array(aligned.buffer);
+    const per = RECORD / 8;
+    for (let r = 0; r < n; r++) {
+      const b = r * per;
+      this.put(f64, b, u64[b + FIELDS] as bigint, u64[b + FIELDS + 1] as bigint);
+    }
+  }
+
+  /** One record: its FIELDS stat values at `at` in `fields`, its hash and xattr tag. */
+  private put(fields: ArrayLike<number>, at: number, hash: bigint, xtag: bigint): void {
+    const slot = this.slot(fields[at + 1] as number);
+    for (let f = 0; f < FIELDS; f++) this.stats[slot * FIELDS + f] = fields[at + f] as number;
+    this.hashes[slot] = hash;
+    this.xtags[slot] = xtag;
+    this.xknown[slot] = 1;
+  }
+
+  /** Room for `n` slots in all, grown once instead of doubling on the way. */
+  private reserve(n: number): void {
+    if (n <= this.hashes.length) return;
+    this.stats = grown(this.stats, new Float64Array(FIELDS * n));
+    this.hashes = grown(this.hashes, new BigUint64Array(n));
+    this.xtags = grown(this.xtags, new BigUint64Array(n));
+    this.xknown = grown(this.xknown, new Uint8Array(n));
   }
 
   /** The slot of an inode, a new one if it has none. */
@@ -148,14 +187,24 @@ export class StatCache {
   async save(): Promise<void> {
     if (!this.dirty) return;
     await mkdir(path.dirname(this.file), { recursive: true });
-    const out = Buffer.allocUnsafe(STAT_MAGIC.length + this.used * RECORD + STAT_END.length);
+    // magic and records in one 8-aligned buffer (the magic is 8 bytes): written through typed arrays
+    const out = Buffer.from(new ArrayBuffer(STAT_MAGIC.length + this.used * RECORD + STAT_END.length));
     STAT_MAGIC.copy(out, 0);
+    const f64 = new Float64Array(out.buffer, 0, Math.floor(out.length / 8));
+    const u64 = new BigUint64Array(out.buffer, 0, Math.floor(out.length / 8));
     let off = STAT_MAGIC.length;
     for (let slot = 0; slot < this.used; slot++) {
       if (this.stats[slot * FIELDS + 3] === -1 || this.xknown[slot] !== 1) continue;
-      for (let f = 0; f < FIELDS; f++) out.writeDoubleLE(this.stats[slot * FIELDS + f] as number, off + f * 8);
-      out.writeBigUInt64LE(this.hashes[slot] as bigint, off + FIELDS * 8);
-      out.writeBigUInt64LE(this.xtags[slot] as bigint, off + FIELDS * 8 + 8);
+      if (LITTLE_ENDIAN) {
+        const b = off / 8;
+        for (let f = 0; f < FIELDS; f++) f64[b + f] = this.stats[slot * FIELDS + f] as number;
+        u64[b + FIELDS] = this.hashes[slot] as bigint;
+        u64[b + FIELDS + 1] = this.xtags[slot] as bigint;
+      } else {
+        for (let f = 0; f < FIELDS; f++) out.writeDoubleLE(this.stats[slot * FIELDS + f] as number, off + f * 8);
+        out.writeBigUInt64LE(this.hashes[slot] as bigint, off + FIELDS * 8);
+        out.writeBigUInt64LE(this.xtags[slot] as bigint, off + FIELDS * 8 + 8);
+      }
       off += RECORD;
     }
     STAT_END.copy(out, off);
@@ -282,7 +331,16 @@ export class SourcesDescriber {
     }
     // one JSON array per entry: names and link targets may hold any byte but NUL, `\n` included
     const h = createHash('sha256');
-    for (const k of Object.keys(files).sort()) h.update(`${JSON.stringify([k, files[k]])}\n`);
+    // hashed in pieces of ~64 KiB: one update an entry was 5,000 calls into the hash for a small context
+    let piece = '';
+    for (const k of Object.keys(files).sort()) {
+      piece += `${JSON.stringify([k, files[k]])}\n`;
+      if (piece.length >= 65536) {
+        h.update(piece);
+        piece = '';
+      }
+    }
+    h.update(piece);
     return { digest: `sha256:${h.digest('hex')}`, files };
   }
 }
@@ -327,7 +385,8 @@ export async function sourcesDigest(source: CopySource, patterns: readonly strin
     }
   };
   const add = async (key: string, abs: string, st: Stats): Promise<void> => {
-    if (st.isFile()) d.add(key, st, await cache.contentHash(abs, st));
+    // a remembered hash is taken without an await: a warm walk is thousands of files
+    if (st.isFile()) d.add(key, st, cache.knownHash?.(st) ?? (await cache.contentHash(abs, st)));
     else if (st.isSymbolicLink()) d.add(key, st, undefined, readlinkSync(abs));
     else if (st.isDirectory()) d.add(key, st);
     else return;
