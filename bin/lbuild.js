@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/bin/sh
+// 2>/dev/null; exec env LBUILD_DEFERRED_CA_CERTS="${NODE_EXTRA_CA_CERTS-}" NODE_EXTRA_CA_CERTS= node "$0" "$@"
 // Runs the bundled CLI (npm run build makes dist/lbuild.cjs) with V8's code cache beside it: one
 // file compiled from a cache starts much faster than the module tree.
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,20 @@ import { Script } from 'node:vm';
 // cold 200k-file build near 225 MB at no cost in time (bench/RESULTS.md). Set before the
 // bundle is compiled: the code cache is made under the same flags.
 setFlagsFromString('--heap-growing-percent=25');
+
+// The first two lines are sh's (to Node, a hashbang and a comment; `env -S` would do it in one
+// line, but BusyBox's env has no -S). Started by them, Node did not load NODE_EXTRA_CA_CERTS
+// (its parse is ~95 ms of every start on some machines): the variable goes back for child
+// processes, and the file is loaded when a request needs TLS (src/util/fetch.ts).
+const deferredCa = process.env.LBUILD_DEFERRED_CA_CERTS;
+if (deferredCa !== undefined) {
+  delete process.env.LBUILD_DEFERRED_CA_CERTS;
+  if (deferredCa === '') delete process.env.NODE_EXTRA_CA_CERTS;
+  else {
+    process.env.NODE_EXTRA_CA_CERTS = deferredCa;
+    globalThis[Symbol.for('lbuild.deferredCaCerts')] = deferredCa;
+  }
+}
 
 const file = fileURLToPath(new URL('../dist/lbuild.cjs', import.meta.url));
 const cacheFile = `${file}.cache`;

@@ -6,6 +6,7 @@ import { layout } from '../store/layout.js';
 import type { Store } from '../store/store.js';
 import { readJsonFile, writeFileAtomic } from '../util/fsx.js';
 import { promises as fsp } from 'node:fs';
+import { fetchFailureReason, tlsFetch } from '../util/fetch.js';
 
 /*
  * ADD <http(s) URL>: the file is fetched when the step is keyed and kept in the content store
@@ -43,9 +44,9 @@ export async function fetchUrl(store: Store, url: string, checksum: string | und
   const name = decodeURIComponent(new URL(url).pathname.split('/').filter((p) => p !== '').pop() ?? '') || 'index.html';
   let res: Response;
   try {
-    res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(TIMEOUT_MS), headers: usable?.etag ? { 'if-none-match': usable.etag } : {} });
+    res = await tlsFetch(url, { redirect: 'follow', signal: AbortSignal.timeout(TIMEOUT_MS), headers: usable?.etag ? { 'if-none-match': usable.etag } : {} });
   } catch (e) {
-    throw new LbuildError(`${what}: cannot fetch ${url} (${(e as Error).message})`);
+    throw new LbuildError(`${what}: cannot fetch ${url} (${fetchFailureReason(e)})`);
   }
   let state: UrlState;
   if (res.status === 304 && usable) state = usable;

@@ -4,6 +4,7 @@ import { LbuildError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { type Credentials, credentialsFor, parseChallenge } from './auth.js';
 import { type RemoteRef, isLoopback } from './ref.js';
+import { fetchFailureReason, tlsFetch } from '../util/fetch.js';
 
 /** What a request can send: bytes or a stream (sent once; callers pass a factory). */
 export type RequestBody = Uint8Array | string | AsyncIterable<Uint8Array>;
@@ -118,7 +119,7 @@ export class RegistryClient {
     url.searchParams.set('scope', params.scope ?? scope);
     const headers: Record<string, string> = {};
     if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-    const r = await fetch(url, { headers });
+    const r = await tlsFetch(url, { headers });
     if (!r.ok) throw new RegistryError(`${this.ref.host}: token request failed (${r.status})${creds ? '' : ': no credentials'}`, r.status);
     const body = JSON.parse((await this.bodyBytes(r, `${this.ref.host}: token`, MAX_DOCUMENT)).toString('utf8')) as { token?: string; access_token?: string };
     this.token = body.token ?? body.access_token;
@@ -141,7 +142,7 @@ export class RegistryClient {
       const headerTimer = setTimeout(() => ac.abort(new Error(`no response within ${limit / 1000} s`)), limit);
       try {
         const body = init.body?.();
-        res = await fetch(path.startsWith('http') ? path : `${this.base}${path}`, {
+        res = await tlsFetch(path.startsWith('http') ? path : `${this.base}${path}`, {
           method,
           headers,
           redirect: 'follow',
@@ -156,7 +157,7 @@ export class RegistryClient {
           await sleep(200 * 2 ** attempt);
           continue;
         }
-        throw new RegistryError(`${this.ref.host}: cannot connect (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`);
+        throw new RegistryError(`${this.ref.host}: cannot connect (${fetchFailureReason(e)})`);
       }
       if (res.status === 401 && !authTried) {
         authTried = true;
