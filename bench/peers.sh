@@ -12,7 +12,7 @@
 # debootstrap, busybox-static, skopeo, python3, bc. The debian base comes from debootstrap
 # (--variant=minbase bookworm) against the mirror apt already uses; builds run --network none.
 # Usage: bench/peers.sh [RUNS] [CONTEXT...]   (default 3; app manyfiles steps150 twostage)
-#   PHASES="cold" bench/peers.sh 3 app: only the phases named
+#   PHASES="cold" bench/peers.sh 3 app: only the phases named; PREREAD=0: no context pre-read
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
@@ -21,7 +21,8 @@ contexts=("$@")
 [ ${#contexts[@]} -gt 0 ] || contexts=(app manyfiles steps150 twostage)
 work=${BENCH_DIR:-/var/tmp/lbuild-peers}
 export LBUILD_ROOT=$work/lbuild-store
-LB="node $repo/bin/lbuild.js"
+# run as a user runs it: the file itself, so that its shebang applies (bin/lbuild.js)
+LB="$repo/bin/lbuild.js"
 DOCKER=/usr/bin/docker   # Debian's 20.10 client (a newer client elsewhere on PATH may want buildx)
 mkdir -p "$work/base" "$work/logs"
 (cd "$repo" && npm run build --silent)
@@ -130,7 +131,8 @@ measure() {  # measure CTX PHASE RUN TOOL
   # and with the context in the page cache for every tool alike: this machine kind pages out
   # memory idle for 60 s (DAMON pageout), so after a settle the first tool to read the context
   # read it from disk (BuildKit's "load build context" 0.8 s first, 0.4 s after lbuild)
-  find "$work/$ctx" -type f -exec cat {} + > /dev/null
+  # (PREREAD=0 leaves it out, to compare)
+  [ "${PREREAD:-1}" = 0 ] || find "$work/$ctx" -type f -exec cat {} + > /dev/null
   s=$(now)
   if [ "$t" = lbuild ]; then export LBUILD_TRACE=1; fi   # phase timings into the log
   build "$t" "$ctx" > "$work/logs/$t-$ctx-$phase-$i.log" 2>&1 || st=FAIL

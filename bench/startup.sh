@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # startup.sh [N] -- median wall time of N runs (default 21) of short commands: what every lbuild
-# command pays before its work. LBUILD_BIN picks another build of lbuild to compare with.
+# command pays before its work, run as a user runs it (the file, by its shebang). LBUILD_BIN picks
+# another build of lbuild to compare with.
 set -euo pipefail
 n=${1:-21}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,7 @@ median() { # command... -> median seconds of n runs
 }
 printf '| command | median ms (%s runs) |\n| --- | ---: |\n' "$n"
 printf '| node -e 1 | %s |\n' "$(median node -e 1)"
-printf '| lbuild version | %s |\n' "$(median node "$bin" version)"
-printf '| lbuild images (empty store) | %s |\n' "$(median node "$bin" --root "$root" images)"
-printf '| lbuild --help | %s |\n' "$(median node "$bin" --help)"
-printf '| lbuild lint (testdata/demo) | %s |\n' "$(median node "$bin" lint "$here/testdata/demo/combined/Dockerfile")"
+printf '| lbuild version | %s |\n' "$(median "$bin" version)"
+printf '| lbuild images (empty store) | %s |\n' "$(median "$bin" --root "$root" images)"
+printf '| lbuild --help | %s |\n' "$(median "$bin" --help)"
+printf '| lbuild lint (testdata/demo) | %s |\n' "$(median "$bin" lint "$here/testdata/demo/combined/Dockerfile")"
