@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { rootCertificates } from 'node:tls';
 import type { Agent } from 'undici';
 
 /*
@@ -38,8 +37,11 @@ function deferredAgent(): Agent | null {
     process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(e as Error).message}`);
     return agent;
   }
-  // undici is the package Node's own fetch is built from (the same major version): loaded only here
-  const { Agent: UndiciAgent } = createRequire(import.meta.url)('undici') as typeof import('undici');
+  // undici is the package Node's own fetch is built from (the same major version); it and node:tls
+  // are loaded only here, not at every start
+  const require = createRequire(import.meta.url);
+  const { rootCertificates } = require('node:tls') as typeof import('node:tls');
+  const { Agent: UndiciAgent } = require('undici') as typeof import('undici');
   agent = new UndiciAgent({ connect: { ca: [...rootCertificates, extra] } });
   return agent;
 }
