@@ -81,7 +81,7 @@ test('without the CA file the https server is refused, with a one-line reason na
   const ctx = await context('tls-refused');
   const r = await direct(['build', '--progress', 'plain', '--no-cache', '-t', 'tls:2', ctx], undefined);
   assert.notEqual(r.exitCode, 0);
-  assert.match(r.stderr, new RegExp(`cannot fetch ${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.ok(r.stderr.includes(`cannot fetch ${url}`), r.stderr);
   assert.match(r.stderr, /certificate/i);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
@@ -97,7 +97,7 @@ test('an unreadable CA file: a warning naming it, and the bundled roots only (as
   const missing = path.join(dir, 'no-such-ca.pem');
   const r = await direct(['build', '--progress', 'plain', '--no-cache', '-t', 'tls:4', ctx], missing);
   assert.notEqual(r.exitCode, 0);
-  assert.match(r.stderr, new RegExp(`Ignoring extra certs from \`${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\``));
+  assert.ok(r.stderr.includes(`Ignoring extra certs from \`${missing}\``), r.stderr);
   assert.match(r.stderr, /certificate/i);
 });
 

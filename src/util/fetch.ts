@@ -16,7 +16,7 @@ import type { Agent } from 'undici';
 const DEFERRED = Symbol.for('lbuild.deferredCaCerts');
 
 /** The CA file whose loading the launcher deferred, if it deferred one. */
-export function deferredCaFile(): string | undefined {
+function deferredCaFile(): string | undefined {
   const f = (globalThis as Record<symbol, unknown>)[DEFERRED];
   return typeof f === 'string' && f !== '' ? f : undefined;
 }
